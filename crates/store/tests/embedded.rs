@@ -1,0 +1,2 @@
+//! The conformance suite against the embedded backend.
+mod conformance;

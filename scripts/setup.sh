@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs every system package rkube needs so far, with apt-get. Idempotent: a package that is
+# already installed is left alone, and `apt-get update` runs only when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+  etcd-server   # the real etcd, for the etcd store backend, its tests and the store benchmark
+  etcd-client   # etcdctl, used by people debugging an etcd-backed cluster
+  protobuf-compiler  # protoc, which the etcd-client crate (and later the CRI protos) build with
+  libprotobuf-dev    # google/protobuf/*.proto, which those protos import
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: must run as root (it installs packages with apt-get)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Debian's etcd-server package starts a system etcd on 127.0.0.1:2379. rkube's tests and
+  # benchmarks start their own etcd processes on free ports, so the system one is not needed;
+  # stop it so that it holds no ports and does no disk I/O during benchmarks.
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
+    systemctl stop etcd || true
+    systemctl disable etcd || true
+  fi
+else
+  echo "setup.sh: all system packages present"
+fi
+
+command -v etcd >/dev/null || { echo "setup.sh: etcd not on PATH after install" >&2; exit 1; }
