@@ -9,7 +9,9 @@ use crate::types::{LeaseId, Revision};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The revision asked for (a read or a watch start) is older than the compaction point.
-    #[error("required revision {requested} has been compacted (compact revision {compact_revision})")]
+    #[error(
+        "required revision {requested} has been compacted (compact revision {compact_revision})"
+    )]
     Compacted {
         /// The revision that was asked for.
         requested: Revision,

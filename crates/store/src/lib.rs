@@ -58,7 +58,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The store's current revision.
     async fn current_revision(&self) -> Result<Revision> {
-        let resp = self.range(RangeRequest::new(KeyRange::key(Vec::new())).count_only()).await;
+        let resp = self
+            .range(RangeRequest::new(KeyRange::key(Vec::new())).count_only())
+            .await;
         match resp {
             Ok(r) => Ok(r.header_revision),
             // An empty key is refused by some backends; any key works for the header.
@@ -72,7 +74,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Writes one key unconditionally; returns the new revision and, if asked, the previous state.
     async fn put(&self, req: PutRequest) -> Result<(Revision, Option<KeyValue>)> {
-        let resp = self.txn(TxnRequest { success: vec![TxnOp::Put(req)], ..Default::default() }).await?;
+        let resp = self
+            .txn(TxnRequest {
+                success: vec![TxnOp::Put(req)],
+                ..Default::default()
+            })
+            .await?;
         let prev = match resp.responses.into_iter().next() {
             Some(TxnOpResponse::Put { prev_kv }) => prev_kv,
             _ => None,
@@ -82,8 +89,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a key or a range unconditionally; returns the revision and how many were deleted.
     async fn delete(&self, req: DeleteRequest) -> Result<(Revision, i64, Vec<KeyValue>)> {
-        let resp =
-            self.txn(TxnRequest { success: vec![TxnOp::Delete(req)], ..Default::default() }).await?;
+        let resp = self
+            .txn(TxnRequest {
+                success: vec![TxnOp::Delete(req)],
+                ..Default::default()
+            })
+            .await?;
         match resp.responses.into_iter().next() {
             Some(TxnOpResponse::Delete { deleted, prev_kvs }) => {
                 Ok((resp.header_revision, deleted, prev_kvs))
@@ -94,7 +105,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Reads one key at the latest revision.
     async fn get(&self, key: &[u8]) -> Result<Option<KeyValue>> {
-        Ok(self.range(RangeRequest::new(KeyRange::key(key.to_vec()))).await?.kvs.into_iter().next())
+        Ok(self
+            .range(RangeRequest::new(KeyRange::key(key.to_vec())))
+            .await?
+            .kvs
+            .into_iter()
+            .next())
     }
 }
 
@@ -112,7 +128,10 @@ pub struct WatchStream {
 impl WatchStream {
     /// Builds a stream from the channel a backend's watch task feeds, and the channel on which
     /// it takes progress requests.
-    pub(crate) fn new(rx: mpsc::Receiver<Result<WatchResponse>>, progress: mpsc::Sender<()>) -> Self {
+    pub(crate) fn new(
+        rx: mpsc::Receiver<Result<WatchResponse>>,
+        progress: mpsc::Sender<()>,
+    ) -> Self {
         WatchStream { rx, progress }
     }
 

@@ -69,8 +69,15 @@ impl EtcdServer {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .map_err(|source| EtcdStartError::Spawn { bin: bin.clone(), source })?;
-        let server = EtcdServer { child, dir, client_url };
+            .map_err(|source| EtcdStartError::Spawn {
+                bin: bin.clone(),
+                source,
+            })?;
+        let server = EtcdServer {
+            child,
+            dir,
+            client_url,
+        };
         server.wait_healthy(Duration::from_secs(30))?;
         Ok(server)
     }

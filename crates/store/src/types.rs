@@ -42,24 +42,43 @@ pub struct KeyRange {
 impl KeyRange {
     /// Exactly one key.
     pub fn key(key: impl Into<Vec<u8>>) -> Self {
-        KeyRange { start: key.into(), end: None }
+        KeyRange {
+            start: key.into(),
+            end: None,
+        }
     }
 
-    /// Every key that starts with `prefix`.
+    /// Every key that starts with `prefix` (every key at all for an empty prefix, which etcd
+    /// spells as the range from `\0`).
     pub fn prefix(prefix: impl Into<Vec<u8>>) -> Self {
         let start = prefix.into();
+        if start.is_empty() {
+            return KeyRange {
+                start: vec![0],
+                end: Some(vec![0]),
+            };
+        }
         let end = prefix_end(&start);
-        KeyRange { start, end: Some(end) }
+        KeyRange {
+            start,
+            end: Some(end),
+        }
     }
 
     /// Every key in `[start, end)`.
     pub fn range(start: impl Into<Vec<u8>>, end: impl Into<Vec<u8>>) -> Self {
-        KeyRange { start: start.into(), end: Some(end.into()) }
+        KeyRange {
+            start: start.into(),
+            end: Some(end.into()),
+        }
     }
 
     /// Every key greater than or equal to `start`.
     pub fn from_key(start: impl Into<Vec<u8>>) -> Self {
-        KeyRange { start: start.into(), end: Some(vec![0]) }
+        KeyRange {
+            start: start.into(),
+            end: Some(vec![0]),
+        }
     }
 
     /// Whether the range names exactly one key.
@@ -130,7 +149,13 @@ pub struct RangeRequest {
 impl RangeRequest {
     /// A read of `range` at the latest revision.
     pub fn new(range: KeyRange) -> Self {
-        RangeRequest { range, revision: 0, limit: 0, keys_only: false, count_only: false }
+        RangeRequest {
+            range,
+            revision: 0,
+            limit: 0,
+            keys_only: false,
+            count_only: false,
+        }
     }
 
     /// Read at `revision` instead of the latest.
@@ -211,22 +236,38 @@ pub struct Compare {
 impl Compare {
     /// A compare on the key's mod revision.
     pub fn mod_revision(key: impl Into<Vec<u8>>, op: CompareOp, rev: Revision) -> Self {
-        Compare { key: key.into(), op, target: CompareTarget::ModRevision(rev) }
+        Compare {
+            key: key.into(),
+            op,
+            target: CompareTarget::ModRevision(rev),
+        }
     }
 
     /// A compare on the key's create revision.
     pub fn create_revision(key: impl Into<Vec<u8>>, op: CompareOp, rev: Revision) -> Self {
-        Compare { key: key.into(), op, target: CompareTarget::CreateRevision(rev) }
+        Compare {
+            key: key.into(),
+            op,
+            target: CompareTarget::CreateRevision(rev),
+        }
     }
 
     /// A compare on the key's version.
     pub fn version(key: impl Into<Vec<u8>>, op: CompareOp, version: i64) -> Self {
-        Compare { key: key.into(), op, target: CompareTarget::Version(version) }
+        Compare {
+            key: key.into(),
+            op,
+            target: CompareTarget::Version(version),
+        }
     }
 
     /// A compare on the key's value.
     pub fn value(key: impl Into<Vec<u8>>, op: CompareOp, value: impl Into<Vec<u8>>) -> Self {
-        Compare { key: key.into(), op, target: CompareTarget::Value(value.into()) }
+        Compare {
+            key: key.into(),
+            op,
+            target: CompareTarget::Value(value.into()),
+        }
     }
 
     /// Evaluates the compare against the key's current state (`None` when absent), with etcd's
@@ -267,7 +308,12 @@ pub struct PutRequest {
 impl PutRequest {
     /// A put with no lease that does not return the previous state.
     pub fn new(key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
-        PutRequest { key: key.into(), value: value.into(), lease: 0, prev_kv: false }
+        PutRequest {
+            key: key.into(),
+            value: value.into(),
+            lease: 0,
+            prev_kv: false,
+        }
     }
 
     /// Attach the key to `lease`.
@@ -295,7 +341,10 @@ pub struct DeleteRequest {
 impl DeleteRequest {
     /// A deletion of `range` that does not return the deleted keys.
     pub fn new(range: KeyRange) -> Self {
-        DeleteRequest { range, prev_kv: false }
+        DeleteRequest {
+            range,
+            prev_kv: false,
+        }
     }
 
     /// Return the deleted keys' last state.
@@ -342,8 +391,14 @@ impl TxnRequest {
     pub fn update(key: impl Into<Vec<u8>>, expected: Revision, value: impl Into<Vec<u8>>) -> Self {
         let key = key.into();
         TxnRequest {
-            compare: vec![Compare::mod_revision(key.clone(), CompareOp::Equal, expected)],
-            success: vec![TxnOp::Put(PutRequest::new(key.clone(), value).with_prev_kv())],
+            compare: vec![Compare::mod_revision(
+                key.clone(),
+                CompareOp::Equal,
+                expected,
+            )],
+            success: vec![TxnOp::Put(
+                PutRequest::new(key.clone(), value).with_prev_kv(),
+            )],
             failure: vec![TxnOp::Range(RangeRequest::new(KeyRange::key(key)))],
         }
     }
@@ -352,8 +407,14 @@ impl TxnRequest {
     pub fn delete(key: impl Into<Vec<u8>>, expected: Revision) -> Self {
         let key = key.into();
         TxnRequest {
-            compare: vec![Compare::mod_revision(key.clone(), CompareOp::Equal, expected)],
-            success: vec![TxnOp::Delete(DeleteRequest::new(KeyRange::key(key.clone())).with_prev_kv())],
+            compare: vec![Compare::mod_revision(
+                key.clone(),
+                CompareOp::Equal,
+                expected,
+            )],
+            success: vec![TxnOp::Delete(
+                DeleteRequest::new(KeyRange::key(key.clone())).with_prev_kv(),
+            )],
             failure: vec![TxnOp::Range(RangeRequest::new(KeyRange::key(key)))],
         }
     }
@@ -446,7 +507,12 @@ pub struct WatchRequest {
 impl WatchRequest {
     /// A watch of `range` from now on.
     pub fn new(range: KeyRange) -> Self {
-        WatchRequest { range, start_revision: 0, prev_kv: false, progress_notify: false }
+        WatchRequest {
+            range,
+            start_revision: 0,
+            prev_kv: false,
+            progress_notify: false,
+        }
     }
 
     /// Start at `revision` (which may be in the past).
