@@ -39,3 +39,5 @@ else
 fi
 
 command -v etcd >/dev/null || { echo "setup.sh: etcd not on PATH after install" >&2; exit 1; }
+# The Rust toolchain comes with the machine image (rustup); Debian's own cargo is too old.
+command -v cargo >/dev/null || { echo "setup.sh: cargo not found; install a Rust toolchain (1.85 or newer) with rustup" >&2; exit 1; }

@@ -1,0 +1,44 @@
+//! The `rkube` binary. One file per subcommand; each is a thin layer over a library crate.
+//! Subcommands appear as the components they run are built (the API server and the rest come
+//! with later issues).
+
+mod store;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rkube",
+    version,
+    about = "A Kubernetes-compatible container orchestrator"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect or maintain an embedded store's data directory (the server must be stopped).
+    Store(store::StoreArgs),
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        match cli.command {
+            Command::Store(args) => store::run(args).await,
+        }
+    })
+}
