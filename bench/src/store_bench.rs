@@ -218,6 +218,12 @@ fn machine() -> String {
 
 fn render(args: &Args, results: &[(&str, Report)]) -> String {
     let mut s = String::new();
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    s.push_str("# Store benchmark results\n\n");
+    s.push_str(&format!(
+        "Command: `scripts/run.sh {}` (the `store-bench` binary of `bench/`).\n\n",
+        argv.join(" ")
+    ));
     s.push_str(&format!(
         "Machine: {}. Value size {} B, {} s per writer count, every write durable (fsync before ack).\n\n",
         machine(),
