@@ -215,3 +215,38 @@ async fn steady_churn_with_compaction_does_not_grow_the_file() {
     );
     assert_eq!(s.indexed_keys(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automatic_compaction_keeps_about_one_interval_of_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let interval = Duration::from_millis(300);
+    let opts = Options {
+        compaction_interval: Some(interval),
+        ..Options::default()
+    };
+    let s = EmbeddedStore::open_with(dir.path(), opts).await.unwrap();
+    let (r1, _) = s.put(PutRequest::new("auto", "1")).await.unwrap();
+    let (r2, _) = s.put(PutRequest::new("auto", "2")).await.unwrap();
+    assert_eq!(
+        s.compact_revision(),
+        0,
+        "nothing is compacted before an interval has passed"
+    );
+    // The policy compacts to the revision it saw one interval earlier: with no more writes,
+    // that reaches the current revision within a few intervals.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while s.compact_revision() < r2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "compaction never reached {r2}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(s.compact_revision(), r2, "never past the current revision");
+    assert!(matches!(
+        s.range(RangeRequest::new(KeyRange::key("auto")).at_revision(r1))
+            .await,
+        Err(StoreError::Compacted { .. })
+    ));
+    assert_eq!(s.get(b"auto").await.unwrap().unwrap().value, b"2");
+}
