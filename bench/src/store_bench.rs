@@ -172,19 +172,23 @@ async fn watch_bench(store: &Arc<dyn Store>, writes: usize, value: &[u8]) -> Res
 
 async fn run_backend(store: Arc<dyn Store>, args: &Args) -> Result<Report> {
     let value = Arc::new(vec![b'v'; args.value_size]);
-    let mut report = Report::default();
     // Reads and watches first, on a store holding only their own keys: the write phases leave
     // each backend with as much data as it managed to write, which would not compare equally.
-    report.range_ms = range_bench(&store, args.range_keys, &value).await?;
+    let range_ms = range_bench(&store, args.range_keys, &value).await?;
     eprintln!(
         "  range of {} keys: p50 {:.2} ms",
-        args.range_keys, report.range_ms.0
+        args.range_keys, range_ms.0
     );
-    report.watch_ms = watch_bench(&store, args.watch_writes, &value).await?;
+    let watch_ms = watch_bench(&store, args.watch_writes, &value).await?;
     eprintln!(
         "  watch delivery: p50 {:.3} ms p99 {:.3} ms",
-        report.watch_ms.0, report.watch_ms.1
+        watch_ms.0, watch_ms.1
     );
+    let mut report = Report {
+        range_ms,
+        watch_ms,
+        writes: Vec::new(),
+    };
     for (run, &writers) in args.writers.iter().enumerate() {
         let r = write_load(store.clone(), writers, args.duration, value.clone(), run).await?;
         eprintln!(

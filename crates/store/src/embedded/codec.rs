@@ -33,9 +33,8 @@ pub(crate) struct Record<'a> {
 pub(crate) struct DecodeError(pub u64, pub u32, pub postcard::Error);
 
 impl<'a> Record<'a> {
-    pub fn encode(&self) -> Vec<u8> {
-        // Serialising plain structs and byte slices into a Vec cannot fail.
-        postcard::to_allocvec(self).unwrap_or_default()
+    pub fn encode(&self) -> Result<Vec<u8>, postcard::Error> {
+        postcard::to_allocvec(self)
     }
 
     pub fn decode(pos: LogPos, bytes: &'a [u8]) -> Result<Self, DecodeError> {
@@ -81,7 +80,7 @@ mod tests {
             prev: Some((9, 1)),
             value: b"{\"kind\":\"Pod\"}",
         };
-        let bytes = rec.encode();
+        let bytes = rec.encode().unwrap();
         let back = Record::decode((10, 0), &bytes).unwrap();
         assert_eq!(back.key, rec.key);
         assert_eq!(back.value, rec.value);

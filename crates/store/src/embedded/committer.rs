@@ -128,7 +128,7 @@ fn commit_batch(shared: &Shared, batch: Vec<Request>) {
     let start_rev = shared.index.read().current;
     let mut replies = Vec::with_capacity(batch.len());
     let outcome = apply_all(shared, &wtx, start_rev, batch, &mut replies);
-    let (last_rev, compact, events) = match outcome {
+    let (last_rev, events) = match outcome {
         Ok(v) => v,
         Err(e) => {
             drop(wtx);
@@ -147,8 +147,6 @@ fn commit_batch(shared: &Shared, batch: Vec<Request>) {
             rev: last_rev,
             events,
         }));
-    } else if compact.is_some() || last_rev != start_rev {
-        shared.hub.advance(last_rev);
     }
     for r in replies {
         r.send();
@@ -176,7 +174,8 @@ fn fail_batch(shared: &Shared, replies: Vec<Reply>, err: &str) {
     }
 }
 
-type Applied = (Revision, Option<Revision>, Vec<Event>);
+/// The batch's last revision and its events.
+type Applied = (Revision, Vec<Event>);
 
 fn apply_all(
     shared: &Shared,
@@ -221,7 +220,7 @@ fn apply_all(
     drop(b);
     let mut meta = wtx.open_table(META).map_err(|e| s(e.into()))?;
     write_meta_revisions(&mut meta, last_rev, compact).map_err(|e| s(e.into()))?;
-    Ok((last_rev, compact, events))
+    Ok((last_rev, events))
 }
 
 /// A request's outcome: `Ok(answer)` (which may itself be a refusal of that request alone) or
@@ -440,7 +439,7 @@ fn write_put(
         prev: prev_entry.map(|e| e.pos()),
         value: &p.value,
     };
-    b.log.insert(entry.pos(), rec.encode().as_slice())?;
+    b.log.insert(entry.pos(), encode(&rec)?.as_slice())?;
     shared.index.write().push(&p.key, entry);
     shared
         .leases
@@ -484,7 +483,7 @@ fn write_delete(
         prev: Some(prev_entry.pos()),
         value: &[],
     };
-    b.log.insert(entry.pos(), rec.encode().as_slice())?;
+    b.log.insert(entry.pos(), encode(&rec)?.as_slice())?;
     shared.index.write().push(key, entry);
     shared.leases.lock().reattach(key, prev_entry.lease, 0);
     b.events.push(Event {
@@ -493,6 +492,11 @@ fn write_delete(
         prev_kv: Some(prev.clone()),
     });
     Ok(Some(prev))
+}
+
+fn encode(rec: &Record<'_>) -> std::result::Result<Vec<u8>, redb::Error> {
+    rec.encode()
+        .map_err(|e| redb::Error::Corrupted(format!("cannot encode a log record: {e}")))
 }
 
 fn revoke(shared: &Shared, b: &mut Batch<'_>, id: LeaseId) -> Applies<()> {

@@ -79,12 +79,6 @@ impl Hub {
         });
     }
 
-    /// Records a new revision that produced no events (a compaction or an empty revoke).
-    pub fn advance(&self, rev: Revision) {
-        let mut st = self.state.lock();
-        st.rev = st.rev.max(rev);
-    }
-
     /// Drops every watcher: the store is closing.
     pub fn close(&self) {
         let mut st = self.state.lock();
