@@ -58,3 +58,89 @@ async fn request_exactly_at_a_configured_limit_is_accepted_and_one_byte_more_is_
         other => panic!("expected RequestTooLarge, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_share_fsyncs() {
+    use rkube_store::Store;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let opts = Options {
+        compaction_interval: None,
+        ..Options::default()
+    };
+    let store = Arc::new(
+        EmbeddedStore::open_with(dir.path(), opts)
+            .await
+            .expect("open"),
+    );
+    let before = store.stats();
+    let mut tasks = Vec::new();
+    for w in 0..64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..20 {
+                let txn = rkube_store::TxnRequest::create(format!("/g/{w}/{i}"), "v");
+                assert!(store.txn(txn).await.expect("create").succeeded);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("writer");
+    }
+    let after = store.stats();
+    let writes = after.write_txns - before.write_txns;
+    let commits = after.commits - before.commits;
+    assert_eq!(writes, 64 * 20);
+    assert_eq!(
+        store.current_revision().await.expect("revision"),
+        1 + 64 * 20
+    );
+    assert!(
+        commits * 4 < writes,
+        "{writes} writes took {commits} commits: no group commit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_watcher_catches_up_from_the_log_and_loses_nothing() {
+    use rkube_store::{KeyRange, PutRequest, Store, WatchRequest};
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let opts = Options {
+        compaction_interval: None,
+        ..Options::default()
+    };
+    let store = Arc::new(
+        EmbeddedStore::open_with(dir.path(), opts)
+            .await
+            .expect("open"),
+    );
+    let mut w = store
+        .watch(WatchRequest::new(KeyRange::prefix("/lag/")))
+        .await
+        .expect("watch");
+    // One writer, so that every write is its own batch: far more batches than a live watcher
+    // may have queued.
+    let n = 2000;
+    for i in 0..n {
+        store
+            .put(PutRequest::new(format!("/lag/{}", i % 7), format!("{i}")))
+            .await
+            .expect("put");
+    }
+    let mut next = 2;
+    while next <= 1 + n {
+        let resp = tokio::time::timeout(std::time::Duration::from_secs(10), w.next())
+            .await
+            .expect("events in time")
+            .expect("watch open")
+            .expect("no error");
+        for e in resp.events {
+            assert_eq!(e.kv.mod_revision, next, "in order, none lost or repeated");
+            assert_eq!(e.kv.value, format!("{}", next - 2).into_bytes());
+            next += 1;
+        }
+    }
+    assert!(
+        store.stats().watch_resyncs >= 1,
+        "the watcher lagged and caught up from the log"
+    );
+}

@@ -7,6 +7,7 @@
 //! If a commit fails, the store refuses every later write: after a failed fsync the page cache
 //! cannot be trusted, and only a restart (which re-reads the file) may continue.
 
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
@@ -138,6 +139,11 @@ fn commit_batch(shared: &Shared, batch: Vec<Request>) {
     if let Err(e) = wtx.commit() {
         return fail_batch(shared, replies, &e.to_string());
     }
+    let stats = &shared.stats;
+    stats.commits.fetch_add(1, Ordering::Relaxed);
+    stats
+        .write_txns
+        .fetch_add((last_rev - start_rev) as u64, Ordering::Relaxed);
     {
         let mut idx = shared.index.write();
         idx.current = last_rev;

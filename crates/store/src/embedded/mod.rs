@@ -18,6 +18,7 @@ mod lease;
 mod watch;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -74,6 +75,26 @@ pub(crate) struct Shared {
     pub opts: Options,
     /// Set when a disk write failed: from then on every write is refused.
     pub failed: Mutex<Option<String>>,
+    pub stats: Counters,
+}
+
+/// Counters of what the store has done, for tests, benchmarks and (later) metrics.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub commits: AtomicU64,
+    pub write_txns: AtomicU64,
+    pub watch_resyncs: AtomicU64,
+}
+
+/// A snapshot of the store's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// redb commits, each with one fsync.
+    pub commits: u64,
+    /// Transactions that wrote something (each got its own revision).
+    pub write_txns: u64,
+    /// Times a lagging watcher was dropped from live delivery and caught up from the log.
+    pub watch_resyncs: u64,
 }
 
 impl Shared {
@@ -221,6 +242,7 @@ impl EmbeddedStore {
             hub: Hub::new(current),
             opts: opts.clone(),
             failed: Mutex::new(None),
+            stats: Counters::default(),
         });
         let (tx, rx) = mpsc::channel();
         let committer = {
@@ -256,6 +278,16 @@ impl EmbeddedStore {
     /// The current compaction point.
     pub fn compact_revision(&self) -> Revision {
         self.inner.shared.index.read().compact
+    }
+
+    /// What the store has done since it was opened.
+    pub fn stats(&self) -> Stats {
+        let c = &self.inner.shared.stats;
+        Stats {
+            commits: c.commits.load(Ordering::Relaxed),
+            write_txns: c.write_txns.load(Ordering::Relaxed),
+            watch_resyncs: c.watch_resyncs.load(Ordering::Relaxed),
+        }
     }
 
     /// How many keys have retained history in memory (for diagnostics).

@@ -5,6 +5,7 @@
 //! costs disk reads, not memory, and loses nothing; if it falls behind the compaction point it
 //! gets [`StoreError::Compacted`], as in etcd.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -241,7 +242,10 @@ async fn run(
                         }
                     }
                     // Dropped by the hub for lagging: catch up from the log.
-                    None => continue 'register,
+                    None => {
+                        shared.stats.watch_resyncs.fetch_add(1, Ordering::Relaxed);
+                        continue 'register;
+                    }
                 },
                 Some(()) = progress.recv() => progress_wanted = true,
                 _ = tick.tick(), if req.progress_notify => progress_wanted = true,
