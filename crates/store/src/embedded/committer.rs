@@ -278,9 +278,9 @@ fn current_kv(
     }
 }
 
-/// Checks what etcd checks before a transaction runs: no key written twice, and every lease
-/// named by a put exists.
-fn check_ops(shared: &Shared, ops: &[TxnOp]) -> Result<()> {
+/// Checks what etcd checks before a transaction runs: no key written twice, every lease named
+/// by a put exists, and every read at a past revision can be served.
+fn check_ops(shared: &Shared, ops: &[TxnOp], current: Revision) -> Result<()> {
     let mut puts: Vec<&[u8]> = Vec::new();
     let mut deletes: Vec<&KeyRange> = Vec::new();
     for op in ops {
@@ -304,6 +304,21 @@ fn check_ops(shared: &Shared, ops: &[TxnOp]) -> Result<()> {
                 }
                 deletes.push(&d.range);
             }
+            TxnOp::Range(r) if r.revision > 0 => {
+                let compact = shared.index.read().compact;
+                if r.revision < compact {
+                    return Err(StoreError::Compacted {
+                        requested: r.revision,
+                        compact_revision: compact,
+                    });
+                }
+                if r.revision > current {
+                    return Err(StoreError::FutureRevision {
+                        requested: r.revision,
+                        current,
+                    });
+                }
+            }
             TxnOp::Range(_) => {}
         }
     }
@@ -325,7 +340,7 @@ fn apply_txn(shared: &Shared, b: &mut Batch<'_>, req: &TxnRequest) -> Applies<Tx
     } else {
         &req.failure
     };
-    if let Err(e) = check_ops(shared, ops) {
+    if let Err(e) = check_ops(shared, ops, b.next_rev - 1) {
         return Ok(Err(e));
     }
     let rev = b.next_rev;
@@ -387,12 +402,12 @@ fn range_in_batch(
 ) -> std::result::Result<RangeResponse, redb::Error> {
     let (sel, count) = {
         let idx = shared.index.read();
-        let (sel, count) = idx.select(
-            &r.range,
-            Revision::MAX,
-            r.limit.max(0) as usize,
-            !r.count_only,
-        );
+        let at = if r.revision > 0 {
+            r.revision
+        } else {
+            Revision::MAX
+        };
+        let (sel, count) = idx.select(&r.range, at, r.limit.max(0) as usize, !r.count_only);
         let sel: Vec<(Vec<u8>, Entry)> = sel.into_iter().map(|(k, e)| (k.to_vec(), e)).collect();
         (sel, count)
     };
@@ -402,7 +417,7 @@ fn range_in_batch(
         kv.key = key;
         kvs.push(kv);
     }
-    let more = r.limit > 0 && count > r.limit as usize;
+    let more = !r.count_only && r.limit > 0 && count > r.limit as usize;
     Ok(RangeResponse {
         header_revision: header,
         kvs,

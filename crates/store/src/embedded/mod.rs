@@ -171,7 +171,7 @@ impl Shared {
                 }
             }
         }
-        let more = req.limit > 0 && count > req.limit as usize;
+        let more = !req.count_only && req.limit > 0 && count > req.limit as usize;
         Ok(RangeResponse {
             header_revision: header,
             kvs,

@@ -34,6 +34,7 @@ macro_rules! conformance_tests {
             txn_compares_on_version_create_revision_and_value,
             txn_range_sees_writes_made_earlier_in_the_same_transaction,
             txn_writing_one_key_twice_is_refused,
+            txn_range_reads_at_a_past_revision,
             delete_range_removes_every_key_in_one_revision,
             concurrent_writers_lose_no_update,
             watch_from_the_past_replays_every_event_in_order_then_follows_live,
@@ -243,6 +244,19 @@ pub async fn range_keys_only_and_count_only(st: Arc<dyn Store>) {
         .unwrap();
     assert!(r.kvs.is_empty());
     assert_eq!(r.count, 2);
+    let r = s
+        .range(
+            RangeRequest::new(KeyRange::prefix("x/"))
+                .count_only()
+                .with_limit(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.count, r.more),
+        (2, false),
+        "count-only reads ignore the limit"
+    );
 }
 
 pub async fn range_reads_old_revisions_and_refuses_future_ones(st: Arc<dyn Store>) {
@@ -818,4 +832,35 @@ pub async fn value_just_under_the_request_limit_is_stored_and_one_over_is_refuse
         "the old value is untouched"
     );
     assert_eq!(s.current_revision().await.unwrap(), r0);
+}
+
+pub async fn txn_range_reads_at_a_past_revision(st: Arc<dyn Store>) {
+    let s = &*st;
+    let r1 = put(s, "tp", "1").await;
+    put(s, "tp", "2").await;
+    let resp = s
+        .txn(TxnRequest {
+            success: vec![TxnOp::Range(
+                RangeRequest::new(KeyRange::key("tp")).at_revision(r1),
+            )],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    match &resp.responses[0] {
+        TxnOpResponse::Range(r) => assert_eq!(r.kvs[0].value, b"1"),
+        other => panic!("expected a range answer, got {other:?}"),
+    }
+    let future = s
+        .txn(TxnRequest {
+            success: vec![TxnOp::Range(
+                RangeRequest::new(KeyRange::key("tp")).at_revision(r1 + 50),
+            )],
+            ..Default::default()
+        })
+        .await;
+    assert!(
+        matches!(future, Err(StoreError::FutureRevision { .. })),
+        "got {future:?}"
+    );
 }
