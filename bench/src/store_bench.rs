@@ -200,6 +200,24 @@ async fn run_backend(store: Arc<dyn Store>, args: &Args) -> Result<Report> {
     Ok(report)
 }
 
+/// Reopens the embedded store after the run (everything the write phases left in it) and says
+/// how long start-up took: it reads the whole log to rebuild the index.
+async fn measure_restart(dir: &std::path::Path, opts: Options) -> Result<String> {
+    let size = std::fs::metadata(dir.join(rkube_store::embedded::disk::DATA_FILE))?.len();
+    let t0 = Instant::now();
+    let store = EmbeddedStore::open_with(dir, opts).await?;
+    let took = t0.elapsed();
+    let revision = store.current_revision().await?;
+    let line = format!(
+        "\nEmbedded restart after the run: {} keys, revision {revision}, {:.0} MiB file, opened in {:.2} s.\n",
+        store.indexed_keys(),
+        size as f64 / (1 << 20) as f64,
+        took.as_secs_f64()
+    );
+    eprintln!("{}", line.trim());
+    Ok(line)
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -278,6 +296,7 @@ async fn main() -> Result<()> {
     // etcd runs first, so that whatever the embedded run leaves behind on the disk (a large
     // file to delete, say) cannot slow etcd down. Both data directories live until the end.
     let mut keep_alive: Vec<Box<dyn std::any::Any>> = Vec::new();
+    let mut restart = None;
     if matches!(args.backend.as_str(), "etcd" | "both") {
         eprintln!("etcd:");
         let server = tokio::task::spawn_blocking(EtcdServer::start).await??;
@@ -295,14 +314,19 @@ async fn main() -> Result<()> {
             compaction_interval: None,
             ..Options::default()
         };
-        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open_with(dir.path(), opts).await?);
+        let store: Arc<dyn Store> =
+            Arc::new(EmbeddedStore::open_with(dir.path(), opts.clone()).await?);
         results.push(("embedded", run_backend(store, &args).await?));
+        restart = Some(measure_restart(dir.path(), opts).await?);
         keep_alive.push(Box::new(dir));
     }
     if results.is_empty() {
         bail!("--backend must be embedded, etcd or both");
     }
-    let report = render(&args, &results);
+    let mut report = render(&args, &results);
+    if let Some(r) = restart {
+        report.push_str(&r);
+    }
     println!("{report}");
     if let Some(path) = &args.out {
         std::fs::write(path, &report).with_context(|| format!("writing {}", path.display()))?;
