@@ -38,6 +38,10 @@ struct Args {
     /// Writes timed in the watch-latency benchmark.
     #[arg(long, default_value_t = 1000)]
     watch_writes: usize,
+    /// Run the range and watch benchmarks after the write phases, on the store they filled,
+    /// instead of before them on a store holding only their own keys.
+    #[arg(long)]
+    reads_after_writes: bool,
     /// Also write the report to this file.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
@@ -172,8 +176,13 @@ async fn watch_bench(store: &Arc<dyn Store>, writes: usize, value: &[u8]) -> Res
 
 async fn run_backend(store: Arc<dyn Store>, args: &Args) -> Result<Report> {
     let value = Arc::new(vec![b'v'; args.value_size]);
-    // Reads and watches first, on a store holding only their own keys: the write phases leave
-    // each backend with as much data as it managed to write, which would not compare equally.
+    let mut writes = Vec::new();
+    if args.reads_after_writes {
+        writes = write_phases(&store, args, &value).await?;
+    }
+    // By default reads and watches run first, on a store holding only their own keys: the write
+    // phases leave each backend with as much data as it managed to write, which would not
+    // compare equally.
     let range_ms = range_bench(&store, args.range_keys, &value).await?;
     eprintln!(
         "  range of {} keys: p50 {:.2} ms",
@@ -184,20 +193,31 @@ async fn run_backend(store: Arc<dyn Store>, args: &Args) -> Result<Report> {
         "  watch delivery: p50 {:.3} ms p99 {:.3} ms",
         watch_ms.0, watch_ms.1
     );
-    let mut report = Report {
+    if !args.reads_after_writes {
+        writes = write_phases(&store, args, &value).await?;
+    }
+    Ok(Report {
         range_ms,
         watch_ms,
-        writes: Vec::new(),
-    };
+        writes,
+    })
+}
+
+async fn write_phases(
+    store: &Arc<dyn Store>,
+    args: &Args,
+    value: &Arc<Vec<u8>>,
+) -> Result<Vec<(usize, f64, f64, f64)>> {
+    let mut out = Vec::new();
     for (run, &writers) in args.writers.iter().enumerate() {
         let r = write_load(store.clone(), writers, args.duration, value.clone(), run).await?;
         eprintln!(
             "  {writers:>4} writers: {:>9.0} writes/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
             r.1, r.2, r.3
         );
-        report.writes.push(r);
+        out.push(r);
     }
-    Ok(report)
+    Ok(out)
 }
 
 /// Reopens the embedded store after the run (everything the write phases left in it) and says
