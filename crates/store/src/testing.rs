@@ -30,6 +30,9 @@ pub enum EtcdStartError {
     /// Some other I/O failure (temporary directory, ports).
     #[error("i/o error while starting etcd: {0}")]
     Io(#[from] std::io::Error),
+    /// etcd exited before it became healthy (a port taken, a bad flag).
+    #[error("etcd exited during start-up: {0}")]
+    Exited(String),
     /// etcd did not become healthy in time.
     #[error("etcd did not become healthy within {0:?}; its log is in {1}")]
     NotHealthy(Duration, String),
@@ -45,8 +48,21 @@ impl EtcdServer {
         Self::start_with_args(&[])
     }
 
-    /// Starts an etcd with extra command-line flags.
+    /// Starts an etcd with extra command-line flags. A free port can be taken by someone else
+    /// between our probe and etcd's bind, so a start whose etcd exits early is retried on new
+    /// ports.
     pub fn start_with_args(extra: &[&str]) -> Result<Self, EtcdStartError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::start_once(extra) {
+                Err(EtcdStartError::Exited(_)) if attempt < 5 => continue,
+                other => return other,
+            }
+        }
+    }
+
+    fn start_once(extra: &[&str]) -> Result<Self, EtcdStartError> {
         let bin = std::env::var("RKUBE_ETCD_BIN").unwrap_or_else(|_| "etcd".to_string());
         let dir = tempfile::Builder::new().prefix("rkube-etcd-").tempdir()?;
         let client_port = free_port()?;
@@ -73,7 +89,7 @@ impl EtcdServer {
                 bin: bin.clone(),
                 source,
             })?;
-        let server = EtcdServer {
+        let mut server = EtcdServer {
             child,
             dir,
             client_url,
@@ -92,10 +108,18 @@ impl EtcdServer {
         self.dir.path()
     }
 
-    fn wait_healthy(&self, timeout: Duration) -> Result<(), EtcdStartError> {
+    fn wait_healthy(&mut self, timeout: Duration) -> Result<(), EtcdStartError> {
         let addr = self.client_url.trim_start_matches("http://").to_string();
         let deadline = Instant::now() + timeout;
+        let log = self.dir.path().join("etcd.log").display().to_string();
         while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                let tail = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: String = tail.lines().rev().take(5).collect::<Vec<_>>().join("\n");
+                return Err(EtcdStartError::Exited(format!(
+                    "{status}; last log lines:\n{tail}"
+                )));
+            }
             if let Ok(mut s) = TcpStream::connect(&addr) {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
                 let req = format!("GET /health HTTP/1.0\r\nHost: {addr}\r\n\r\n");
