@@ -198,26 +198,36 @@ fn apply_all(
         compact: None,
         events: Vec::new(),
     };
-    for req in batch {
-        match req {
+    // On a storage failure every request of the batch, applied or not, must still be answered
+    // (with the failure): none may be left to look like a closed store.
+    let mut pending = batch.into_iter();
+    while let Some(req) = pending.next() {
+        let fatal = match req {
             Request::Txn { req, resp } => {
-                let r = apply_txn(shared, &mut b, &req);
-                replies.push(Reply::Txn(resp, r.map_err(io_fatal)?));
+                settle(replies, Reply::Txn, resp, apply_txn(shared, &mut b, &req))
             }
             Request::LeaseGrant { ttl, resp } => {
                 let id = shared.leases.lock().new_id();
-                b.leases_table.insert(id, ttl).map_err(|e| s(e.into()))?;
-                shared.leases.lock().insert(id, ttl, Instant::now());
-                replies.push(Reply::Lease(resp, Ok(Lease { id, ttl })));
+                let outcome = b
+                    .leases_table
+                    .insert(id, ttl)
+                    .map_err(redb::Error::from)
+                    .map(|_| {
+                        shared.leases.lock().insert(id, ttl, Instant::now());
+                        Ok(Lease { id, ttl })
+                    });
+                settle(replies, Reply::Lease, resp, outcome)
             }
             Request::LeaseRevoke { id, resp } => {
-                let r = revoke(shared, &mut b, id);
-                replies.push(Reply::Unit(resp, r.map_err(io_fatal)?));
+                settle(replies, Reply::Unit, resp, revoke(shared, &mut b, id))
             }
             Request::Compact { rev, resp } => {
-                let r = compact(shared, &mut b, rev);
-                replies.push(Reply::Unit(resp, r.map_err(io_fatal)?));
+                settle(replies, Reply::Unit, resp, compact(shared, &mut b, rev))
             }
+        };
+        if let Some(e) = fatal {
+            replies.extend(pending.map(early_reply));
+            return Err(e);
         }
     }
     let last_rev = b.next_rev - 1;
@@ -233,8 +243,23 @@ fn apply_all(
 /// `Err` for a storage failure that fails the whole batch.
 type Applies<T> = std::result::Result<Result<T>, redb::Error>;
 
-fn io_fatal(e: redb::Error) -> String {
-    e.to_string()
+/// Queues a request's answer; returns the storage failure, if that is what it met.
+fn settle<T>(
+    replies: &mut Vec<Reply>,
+    wrap: fn(oneshot::Sender<Result<T>>, Result<T>) -> Reply,
+    resp: oneshot::Sender<Result<T>>,
+    outcome: Applies<T>,
+) -> Option<String> {
+    match outcome {
+        Ok(answer) => {
+            replies.push(wrap(resp, answer));
+            None
+        }
+        Err(e) => {
+            replies.push(wrap(resp, Err(StoreError::Storage("not applied".into()))));
+            Some(e.to_string())
+        }
+    }
 }
 
 fn read_kv(
