@@ -250,3 +250,88 @@ async fn automatic_compaction_keeps_about_one_interval_of_history() {
     ));
     assert_eq!(s.get(b"auto").await.unwrap().unwrap().value, b"2");
 }
+
+/// A tmpfs of a few MiB mounted on a temporary directory, unmounted on drop.
+struct SmallFs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    fn mount(size: &str) -> SmallFs {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "rkube-test-tmpfs",
+            ])
+            .arg(dir.path())
+            .status()
+            .expect("run mount (this test needs root)");
+        assert!(
+            status.success(),
+            "mounting a tmpfs failed (this test needs root)"
+        );
+        SmallFs { dir }
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_writes_with_a_storage_error_and_keeps_acknowledged_ones() {
+    let fs = SmallFs::mount("4m");
+    let data = fs.dir.path().join("data");
+    let s = EmbeddedStore::open_with(&data, opts()).await.unwrap();
+    let value = vec![b'x'; 8 * 1024];
+    let mut acked = Vec::new();
+    let mut failure = None;
+    for i in 0..10_000 {
+        match s
+            .put(PutRequest::new(format!("/full/{i}"), value.clone()))
+            .await
+        {
+            Ok((rev, _)) => acked.push((format!("/full/{i}"), rev)),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let failure = failure.expect("a 4 MiB filesystem fills up");
+    assert!(matches!(failure, StoreError::Storage(_)), "got {failure:?}");
+    assert!(!acked.is_empty());
+    // Every later write is refused too: the store does not trust its state after a failure.
+    let again = s.put(PutRequest::new("/after", "x")).await;
+    assert!(
+        matches!(again, Err(StoreError::Storage(_))),
+        "got {again:?}"
+    );
+    // Reads still serve what was acknowledged.
+    let (key, rev) = acked.last().unwrap();
+    assert_eq!(
+        s.get(key.as_bytes()).await.unwrap().unwrap().mod_revision,
+        *rev
+    );
+    drop(s);
+    // A copy of the file on a roomy disk opens with every acknowledged write.
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(data.join(DATA_FILE), copy.path().join(DATA_FILE)).unwrap();
+    let s = EmbeddedStore::open_with(copy.path(), opts()).await.unwrap();
+    for (key, rev) in &acked {
+        let kv = s
+            .get(key.as_bytes())
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{key} lost"));
+        assert_eq!(kv.mod_revision, *rev);
+    }
+}
