@@ -1,7 +1,8 @@
 //! Crash safety of the embedded store: a child process writes through many concurrent tasks and
 //! reports every acknowledged write on its stdout; it is killed with SIGKILL at a random moment,
 //! many rounds in a row. After each kill every acknowledged write must be there, the history
-//! must have no gap or repeat, and a watch from an old revision must replay it exactly.
+//! must have no gap or repeat, and a watch from an old revision must replay it exactly. The
+//! child also compacts every 50 ms, so kills land in compactions too.
 //!
 //! The child is this same test binary, re-run with `crash_child` selected and the data
 //! directory in an environment variable.
@@ -48,6 +49,20 @@ fn crash_child() {
         );
         let out = Arc::new(Mutex::new(std::io::stdout()));
         let mut tasks = Vec::new();
+        // Compaction runs alongside the writers, so that kills also land in the middle of it.
+        {
+            let store = store.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    let current = store.current_revision().await.expect("revision");
+                    if current > 100 {
+                        // Another compaction may already have passed this point.
+                        let _ = store.compact(current - 50).await;
+                    }
+                }
+            });
+        }
         for w in 0..WRITERS {
             let store = store.clone();
             let out = out.clone();
@@ -189,12 +204,13 @@ fn run_child_and_kill(dir: &std::path::Path, round: usize, acked: &mut Acked) ->
     lines.len()
 }
 
-fn verify(dir: &std::path::Path, acked: &Acked, round: usize) {
+/// Checks the store after a kill; returns its compaction point.
+fn verify(dir: &std::path::Path, acked: &Acked, round: usize) -> i64 {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(async {
+    let compacted = rt.block_on(async {
         let store = EmbeddedStore::open_with(dir, opts())
             .await
             .expect("reopen after SIGKILL");
@@ -226,13 +242,14 @@ fn verify(dir: &std::path::Path, acked: &Acked, round: usize) {
                 assert_eq!(kv.mod_revision, *rev);
             }
         }
-        // The whole history, replayed by a watch from the first revision.
+        // The whole retained history, replayed by a watch from the compaction point.
         let current = store.current_revision().await.expect("revision");
+        let from = store.compact_revision().max(2);
         let mut w = store
-            .watch(WatchRequest::new(KeyRange::prefix("/")).from_revision(2))
+            .watch(WatchRequest::new(KeyRange::prefix("/")).from_revision(from))
             .await
             .expect("watch");
-        let mut last = 1;
+        let mut last = from - 1;
         let mut seen: HashMap<Vec<u8>, i64> = HashMap::new();
         while last < current {
             let resp = tokio::time::timeout(Duration::from_secs(30), w.next())
@@ -254,7 +271,7 @@ fn verify(dir: &std::path::Path, acked: &Acked, round: usize) {
             last, current,
             "round {round}: the replay ends at the current revision"
         );
-        for (key, rev) in &acked.keys {
+        for (key, rev) in acked.keys.iter().filter(|(_, rev)| **rev >= from) {
             assert_eq!(
                 seen.get(key.as_bytes()),
                 Some(rev),
@@ -262,9 +279,11 @@ fn verify(dir: &std::path::Path, acked: &Acked, round: usize) {
             );
         }
         drop(w);
+        from
     });
     // Dropping the runtime ends every task that could still hold the file open.
     rt.shutdown_timeout(Duration::from_secs(10));
+    compacted
 }
 
 #[test]
@@ -276,11 +295,16 @@ fn crash_at_random_moments_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut acked = Acked::default();
     let mut total = 0;
+    let mut compacted = 0;
     for round in 0..rounds {
         total += run_child_and_kill(dir.path(), round, &mut acked);
-        verify(dir.path(), &acked, round);
+        compacted = compacted.max(verify(dir.path(), &acked, round));
     }
     assert!(total >= rounds * 50, "every round acknowledged writes");
+    assert!(
+        compacted > 2,
+        "the children compacted while they were killed"
+    );
     eprintln!(
         "crash test: {rounds} rounds, {total} acknowledged writes, all present after SIGKILL"
     );
