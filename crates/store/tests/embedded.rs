@@ -1,4 +1,5 @@
-//! The conformance suite against the embedded backend, one fresh data directory per case.
+//! The conformance suite against the embedded backend, one fresh data directory per case,
+//! and what only the embedded backend promises (exact limits, group commit, lag recovery).
 
 mod conformance;
 
@@ -6,7 +7,7 @@ use std::sync::Arc;
 
 use rkube_store::embedded::{EmbeddedStore, Options};
 
-async fn backend() -> conformance::Backend {
+async fn open_without_compaction() -> (EmbeddedStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let opts = Options {
         compaction_interval: None,
@@ -15,6 +16,11 @@ async fn backend() -> conformance::Backend {
     let store = EmbeddedStore::open_with(dir.path(), opts)
         .await
         .expect("open the embedded store");
+    (store, dir)
+}
+
+async fn backend() -> conformance::Backend {
+    let (store, dir) = open_without_compaction().await;
     conformance::Backend {
         store: Arc::new(store),
         guard: Box::new(dir),
@@ -62,16 +68,8 @@ async fn request_exactly_at_a_configured_limit_is_accepted_and_one_byte_more_is_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_share_fsyncs() {
     use rkube_store::Store;
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let opts = Options {
-        compaction_interval: None,
-        ..Options::default()
-    };
-    let store = Arc::new(
-        EmbeddedStore::open_with(dir.path(), opts)
-            .await
-            .expect("open"),
-    );
+    let (store, _dir) = open_without_compaction().await;
+    let store = Arc::new(store);
     let before = store.stats();
     let mut tasks = Vec::new();
     for w in 0..64 {
@@ -103,16 +101,8 @@ async fn concurrent_writers_share_fsyncs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lagging_watcher_catches_up_from_the_log_and_loses_nothing() {
     use rkube_store::{KeyRange, PutRequest, Store, WatchRequest};
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let opts = Options {
-        compaction_interval: None,
-        ..Options::default()
-    };
-    let store = Arc::new(
-        EmbeddedStore::open_with(dir.path(), opts)
-            .await
-            .expect("open"),
-    );
+    let (store, _dir) = open_without_compaction().await;
+    let store = Arc::new(store);
     let mut w = store
         .watch(WatchRequest::new(KeyRange::prefix("/lag/")))
         .await
