@@ -20,8 +20,8 @@ pub(crate) struct Record<'a> {
     pub create_revision: Revision,
     pub version: i64,
     pub lease: LeaseId,
-    /// The log position of the key's previous change in the same generation (the state this
-    /// change replaced), so that watches can deliver `prev_kv` from history.
+    /// The log position of the key's state before this change's transaction, if it existed
+    /// then, so that watches can deliver `prev_kv` from history (etcd reads it at revision - 1).
     pub prev: Option<LogPos>,
     #[serde(borrow, with = "serde_bytes")]
     pub value: &'a [u8],

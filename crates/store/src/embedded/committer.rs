@@ -303,48 +303,35 @@ fn current_kv(
     }
 }
 
-/// Checks what etcd checks before a transaction runs: no key written twice, every lease named
-/// by a put exists, and every read at a past revision can be served.
+/// Checks what etcd checks on the branch that runs, in etcd's order: first that every lease a
+/// put names exists, then that every read at a past revision can be served. (Keys written twice
+/// are refused before the transaction is queued, for both branches.)
 fn check_ops(shared: &Shared, ops: &[TxnOp], current: Revision) -> Result<()> {
-    let mut puts: Vec<&[u8]> = Vec::new();
-    let mut deletes: Vec<&KeyRange> = Vec::new();
     for op in ops {
-        match op {
-            TxnOp::Put(p) => {
-                if puts.contains(&p.key.as_slice()) || deletes.iter().any(|d| d.contains(&p.key)) {
-                    return Err(StoreError::DuplicateKey(
-                        String::from_utf8_lossy(&p.key).into_owned(),
-                    ));
-                }
-                if p.lease != 0 && !shared.leases.lock().contains(p.lease) {
-                    return Err(StoreError::LeaseNotFound(p.lease));
-                }
-                puts.push(&p.key);
+        if let TxnOp::Put(p) = op {
+            if p.lease != 0 && !shared.leases.lock().contains(p.lease) {
+                return Err(StoreError::LeaseNotFound(p.lease));
             }
-            TxnOp::Delete(d) => {
-                if let Some(k) = puts.iter().find(|k| d.range.contains(k)) {
-                    return Err(StoreError::DuplicateKey(
-                        String::from_utf8_lossy(k).into_owned(),
-                    ));
-                }
-                deletes.push(&d.range);
+        }
+    }
+    for op in ops {
+        if let TxnOp::Range(r) = op {
+            if r.revision <= 0 {
+                continue;
             }
-            TxnOp::Range(r) if r.revision > 0 => {
-                let compact = shared.index.read().compact;
-                if r.revision < compact {
-                    return Err(StoreError::Compacted {
-                        requested: r.revision,
-                        compact_revision: compact,
-                    });
-                }
-                if r.revision > current {
-                    return Err(StoreError::FutureRevision {
-                        requested: r.revision,
-                        current,
-                    });
-                }
+            let compact = shared.index.read().compact;
+            if r.revision < compact {
+                return Err(StoreError::Compacted {
+                    requested: r.revision,
+                    compact_revision: compact,
+                });
             }
-            TxnOp::Range(_) => {}
+            if r.revision > current {
+                return Err(StoreError::FutureRevision {
+                    requested: r.revision,
+                    current,
+                });
+            }
         }
     }
     Ok(())
@@ -399,31 +386,33 @@ fn apply_txn(shared: &Shared, b: &mut Batch<'_>, req: &TxnRequest) -> Applies<Tx
                     prev_kvs,
                 }
             }
-            TxnOp::Range(r) => TxnOpResponse::Range(range_in_batch(
-                shared,
-                b,
-                r,
-                if sub > 0 { rev } else { rev - 1 },
-            )?),
+            TxnOp::Range(r) => TxnOpResponse::Range(range_in_batch(shared, b, r)?),
         };
         responses.push(resp);
     }
     if sub > 0 {
         b.next_rev += 1;
     }
+    let header_revision = b.next_rev - 1;
+    // As in etcd, every read in a transaction reports the transaction's final revision.
+    for r in &mut responses {
+        if let TxnOpResponse::Range(rr) = r {
+            rr.header_revision = header_revision;
+        }
+    }
     Ok(Ok(TxnResponse {
         succeeded,
-        header_revision: b.next_rev - 1,
+        header_revision,
         responses,
     }))
 }
 
 /// A read inside a transaction: sees the batch's and the transaction's own earlier writes.
+/// Its header revision is filled in once the transaction is done.
 fn range_in_batch(
     shared: &Shared,
     b: &Batch<'_>,
     r: &RangeRequest,
-    header: Revision,
 ) -> std::result::Result<RangeResponse, redb::Error> {
     let (sel, count) = {
         let idx = shared.index.read();
@@ -444,10 +433,61 @@ fn range_in_batch(
     }
     let more = !r.count_only && r.limit > 0 && count > r.limit as usize;
     Ok(RangeResponse {
-        header_revision: header,
+        header_revision: 0,
         kvs,
         more,
         count: count as i64,
+    })
+}
+
+/// The key's state as `entry` describes it, with its value.
+fn load(
+    b: &Batch<'_>,
+    key: &[u8],
+    entry: Option<Entry>,
+) -> std::result::Result<Option<KeyValue>, redb::Error> {
+    match entry {
+        None => Ok(None),
+        Some(e) => {
+            let mut kv = read_kv(&b.log, &e, true)?;
+            kv.key = key.to_vec();
+            Ok(Some(kv))
+        }
+    }
+}
+
+/// A key's state as a write in transaction `rev` sees it: `latest` includes the transaction's
+/// own earlier writes (what a put's or delete's `prev_kv` answer shows), `before` is the state
+/// before the transaction (what a watch event's `prev_kv` shows: etcd reads it at `rev - 1`).
+/// The two differ only when one transaction touches a key twice.
+struct Prior {
+    latest: Option<Entry>,
+    latest_kv: Option<KeyValue>,
+    before: Option<Entry>,
+    before_kv: Option<KeyValue>,
+}
+
+fn prior(
+    shared: &Shared,
+    b: &Batch<'_>,
+    key: &[u8],
+    rev: Revision,
+) -> std::result::Result<Prior, redb::Error> {
+    let (latest, before) = {
+        let idx = shared.index.read();
+        (idx.latest(key).copied(), idx.at(key, rev - 1).copied())
+    };
+    let latest_kv = load(b, key, latest)?;
+    let before_kv = if before == latest {
+        latest_kv.clone()
+    } else {
+        load(b, key, before)?
+    };
+    Ok(Prior {
+        latest,
+        latest_kv,
+        before,
+        before_kv,
     })
 }
 
@@ -459,21 +499,13 @@ fn write_put(
     sub: u32,
     p: &PutRequest,
 ) -> std::result::Result<Option<KeyValue>, redb::Error> {
-    let prev_entry = shared.index.read().latest(&p.key).copied();
-    let prev = match &prev_entry {
-        Some(e) => {
-            let mut kv = read_kv(&b.log, e, true)?;
-            kv.key = p.key.clone();
-            Some(kv)
-        }
-        None => None,
-    };
+    let prior = prior(shared, b, &p.key, rev)?;
     let entry = Entry {
         rev,
         sub,
         tombstone: false,
-        create_revision: prev_entry.map_or(rev, |e| e.create_revision),
-        version: prev_entry.map_or(1, |e| e.version + 1),
+        create_revision: prior.latest.map_or(rev, |e| e.create_revision),
+        version: prior.latest.map_or(1, |e| e.version + 1),
         lease: p.lease,
     };
     let rec = Record {
@@ -482,21 +514,19 @@ fn write_put(
         create_revision: entry.create_revision,
         version: entry.version,
         lease: p.lease,
-        prev: prev_entry.map(|e| e.pos()),
+        prev: prior.before.map(|e| e.pos()),
         value: &p.value,
     };
     b.log.insert(entry.pos(), encode(&rec)?.as_slice())?;
     shared.index.write().push(&p.key, entry);
-    shared
-        .leases
-        .lock()
-        .reattach(&p.key, prev_entry.map_or(0, |e| e.lease), p.lease);
+    let old_lease = prior.latest.map_or(0, |e| e.lease);
+    shared.leases.lock().reattach(&p.key, old_lease, p.lease);
     b.events.push(Event {
         kind: EventKind::Put,
         kv: rec.to_kv(entry.pos(), true),
-        prev_kv: prev.clone(),
+        prev_kv: prior.before_kv,
     });
-    Ok(prev)
+    Ok(prior.latest_kv)
 }
 
 /// Writes a deletion of a key that exists; returns its last state.
@@ -507,11 +537,10 @@ fn write_delete(
     sub: u32,
     key: &[u8],
 ) -> std::result::Result<Option<KeyValue>, redb::Error> {
-    let Some(prev_entry) = shared.index.read().latest(key).copied() else {
+    let prior = prior(shared, b, key, rev)?;
+    let Some(latest) = prior.latest else {
         return Ok(None);
     };
-    let mut prev = read_kv(&b.log, &prev_entry, true)?;
-    prev.key = key.to_vec();
     let entry = Entry {
         rev,
         sub,
@@ -526,18 +555,18 @@ fn write_delete(
         create_revision: 0,
         version: 0,
         lease: 0,
-        prev: Some(prev_entry.pos()),
+        prev: prior.before.map(|e| e.pos()),
         value: &[],
     };
     b.log.insert(entry.pos(), encode(&rec)?.as_slice())?;
     shared.index.write().push(key, entry);
-    shared.leases.lock().reattach(key, prev_entry.lease, 0);
+    shared.leases.lock().reattach(key, latest.lease, 0);
     b.events.push(Event {
         kind: EventKind::Delete,
         kv: rec.to_kv(entry.pos(), false),
-        prev_kv: Some(prev.clone()),
+        prev_kv: prior.before_kv,
     });
-    Ok(Some(prev))
+    Ok(prior.latest_kv)
 }
 
 fn encode(rec: &Record<'_>) -> std::result::Result<Vec<u8>, redb::Error> {

@@ -102,14 +102,9 @@ impl Shared {
         StoreError::Storage(format!("{}: {e}", self.path.display()))
     }
 
-    /// Reads `range` at `rev` (0 for the latest), as a snapshot.
+    /// Reads `range` at `rev` (0 for the latest), as a snapshot. A limit of 0 or below means
+    /// no limit, as in etcd.
     pub(crate) fn read_range(&self, req: &RangeRequest) -> Result<RangeResponse> {
-        if req.limit < 0 {
-            return Err(StoreError::InvalidArgument(format!(
-                "negative limit {}",
-                req.limit
-            )));
-        }
         let want_entries = !req.count_only;
         let (selected, count, header, rtx) = {
             let idx = self.index.read();
@@ -130,7 +125,7 @@ impl Shared {
                     compact_revision: idx.compact,
                 });
             }
-            let (sel, count) = idx.select(&req.range, rev, req.limit as usize, want_entries);
+            let (sel, count) = idx.select(&req.range, rev, req.limit.max(0) as usize, want_entries);
             let sel: Vec<(Vec<u8>, index::Entry)> =
                 sel.into_iter().map(|(k, e)| (k.to_vec(), e)).collect();
             // The snapshot is taken under the index lock so that compaction cannot delete a
@@ -366,10 +361,26 @@ fn validate_key(key: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// etcd's `--max-txn-ops` default.
+const MAX_TXN_OPS: usize = 128;
+
+/// What etcd checks before a transaction reaches the store: its size, its number of
+/// operations, empty keys, and keys written twice in either branch.
 fn validate_txn(req: &TxnRequest, limit: usize) -> Result<()> {
     let size = req.encoded_len();
     if size > limit {
         return Err(StoreError::RequestTooLarge { size, limit });
+    }
+    if req
+        .compare
+        .len()
+        .max(req.success.len())
+        .max(req.failure.len())
+        > MAX_TXN_OPS
+    {
+        return Err(StoreError::InvalidArgument(
+            "too many operations in txn request".into(),
+        ));
     }
     for c in &req.compare {
         validate_key(&c.key)?;
@@ -378,14 +389,38 @@ fn validate_txn(req: &TxnRequest, limit: usize) -> Result<()> {
         match op {
             TxnOp::Put(p) => validate_key(&p.key)?,
             TxnOp::Delete(d) => validate_key(&d.range.start)?,
-            TxnOp::Range(r) => {
-                validate_key(&r.range.start)?;
-                if r.limit < 0 {
-                    return Err(StoreError::InvalidArgument(format!(
-                        "negative limit {}",
-                        r.limit
-                    )));
-                }
+            TxnOp::Range(r) => validate_key(&r.range.start)?,
+        }
+    }
+    check_duplicates(&req.success)?;
+    check_duplicates(&req.failure)
+}
+
+/// A branch may not put one key twice, nor put a key that one of its deletions covers.
+fn check_duplicates(ops: &[TxnOp]) -> Result<()> {
+    let puts: Vec<&[u8]> = ops
+        .iter()
+        .filter_map(|op| match op {
+            TxnOp::Put(p) => Some(p.key.as_slice()),
+            _ => None,
+        })
+        .collect();
+    let dup = |k: &[u8]| StoreError::DuplicateKey(String::from_utf8_lossy(k).into_owned());
+    for (i, k) in puts.iter().enumerate() {
+        if puts[..i].contains(k) {
+            return Err(dup(k));
+        }
+    }
+    // etcd compares the deletion's bounds literally here: a from-key deletion (end `\0`) is an
+    // empty interval to this check, so a put of a key it covers is allowed. We match etcd.
+    let covers = |r: &KeyRange, k: &[u8]| match &r.end {
+        None => k == r.start.as_slice(),
+        Some(end) => k >= r.start.as_slice() && k < end.as_slice(),
+    };
+    for op in ops {
+        if let TxnOp::Delete(d) = op {
+            if let Some(k) = puts.iter().find(|k| covers(&d.range, k)) {
+                return Err(dup(k));
             }
         }
     }
