@@ -134,3 +134,38 @@ async fn a_lagging_watcher_catches_up_from_the_log_and_loses_nothing() {
         "the watcher lagged and caught up from the log"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_that_asks_for_progress_gets_periodic_notifications() {
+    use rkube_store::{KeyRange, PutRequest, Store, WatchRequest};
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let opts = Options {
+        compaction_interval: None,
+        progress_notify_interval: std::time::Duration::from_millis(100),
+        ..Options::default()
+    };
+    let store = EmbeddedStore::open_with(dir.path(), opts)
+        .await
+        .expect("open");
+    let mut w = store
+        .watch(WatchRequest::new(KeyRange::prefix("/quiet/")).with_progress_notify())
+        .await
+        .expect("watch");
+    let (rev, _) = store
+        .put(PutRequest::new("/elsewhere", "x"))
+        .await
+        .expect("put");
+    // Without asking, a notification arrives that covers the unrelated write.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let resp = tokio::time::timeout_at(deadline, w.next())
+            .await
+            .expect("a progress notification within 10 s")
+            .expect("watch open")
+            .expect("no error");
+        assert!(resp.is_progress_notify(), "no events on /quiet/: {resp:?}");
+        if resp.header_revision == rev {
+            break;
+        }
+    }
+}

@@ -285,24 +285,6 @@ fn read_kv(
     Ok(rec.to_kv(e.pos(), true))
 }
 
-/// The key's newest state, including changes made earlier in this batch.
-fn current_kv(
-    shared: &Shared,
-    b: &Batch<'_>,
-    key: &[u8],
-    with_value: bool,
-) -> std::result::Result<Option<KeyValue>, redb::Error> {
-    let entry = shared.index.read().latest(key).copied();
-    match entry {
-        None => Ok(None),
-        Some(e) => {
-            let mut kv = read_kv(&b.log, &e, with_value)?;
-            kv.key = key.to_vec();
-            Ok(Some(kv))
-        }
-    }
-}
-
 /// Checks what etcd checks on the branch that runs, in etcd's order: first that every lease a
 /// put names exists, then that every read at a past revision can be served. (Keys written twice
 /// are refused before the transaction is queued, for both branches.)
@@ -341,7 +323,8 @@ fn apply_txn(shared: &Shared, b: &mut Batch<'_>, req: &TxnRequest) -> Applies<Tx
     let mut succeeded = true;
     for c in &req.compare {
         let with_value = matches!(c.target, CompareTarget::Value(_));
-        let kv = current_kv(shared, b, &c.key, with_value)?;
+        let latest = shared.index.read().latest(&c.key).copied();
+        let kv = load(b, &c.key, latest, with_value)?;
         if !c.evaluate(kv.as_ref()) {
             succeeded = false;
             break;
@@ -440,16 +423,18 @@ fn range_in_batch(
     })
 }
 
-/// The key's state as `entry` describes it, with its value.
+/// The key's state as `entry` describes it (including changes made earlier in this batch),
+/// with its value if asked for.
 fn load(
     b: &Batch<'_>,
     key: &[u8],
     entry: Option<Entry>,
+    with_value: bool,
 ) -> std::result::Result<Option<KeyValue>, redb::Error> {
     match entry {
         None => Ok(None),
         Some(e) => {
-            let mut kv = read_kv(&b.log, &e, true)?;
+            let mut kv = read_kv(&b.log, &e, with_value)?;
             kv.key = key.to_vec();
             Ok(Some(kv))
         }
@@ -477,11 +462,11 @@ fn prior(
         let idx = shared.index.read();
         (idx.latest(key).copied(), idx.at(key, rev - 1).copied())
     };
-    let latest_kv = load(b, key, latest)?;
+    let latest_kv = load(b, key, latest, true)?;
     let before_kv = if before == latest {
         latest_kv.clone()
     } else {
-        load(b, key, before)?
+        load(b, key, before, true)?
     };
     Ok(Prior {
         latest,
