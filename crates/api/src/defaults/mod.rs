@@ -1,0 +1,1 @@
+//! defaults: not written yet.

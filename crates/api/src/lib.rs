@@ -1,0 +1,23 @@
+//! rkube's API model: what the API server knows about resources, without any I/O.
+//!
+//! - [`catalogue`]: every served resource with its scope, names, verbs and subresources;
+//! - [`field_error`]: validation errors with upstream's field paths and messages;
+//! - [`selector`]: label and field selectors;
+//! - [`quantity`]: resource quantities (`500m`, `1Gi`);
+//! - [`validation`] and [`defaults`]: upstream's validation and defaulting per kind;
+//! - [`patch`]: strategic merge patch and the patch metadata of the types;
+//! - [`schema`]: OpenAPI schemas of the types and unknown-field detection;
+//! - [`table`]: the server-side table columns `kubectl get` prints.
+
+pub mod catalogue;
+pub mod defaults;
+pub mod field_error;
+pub mod patch;
+pub mod quantity;
+pub mod schema;
+pub mod selector;
+pub mod table;
+pub mod validation;
+
+pub use catalogue::{ResourceInfo, Subresource, RESOURCES};
+pub use field_error::{ErrorList, FieldError, FieldErrorType, FieldPath};

@@ -1,0 +1,1 @@
+//! patch: not written yet.

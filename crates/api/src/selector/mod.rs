@@ -1,0 +1,1 @@
+//! selector: not written yet.

@@ -1,0 +1,1 @@
+//! validation: not written yet.
