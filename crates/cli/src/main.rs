@@ -2,6 +2,7 @@
 //! Subcommands appear as the components they run are built (the API server and the rest come
 //! with later issues).
 
+mod server;
 mod store;
 
 use anyhow::Result;
@@ -20,6 +21,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the control plane: the datastore and the API server (more components come later).
+    Server(server::ServerArgs),
+    /// Run the API server alone.
+    Apiserver(server::ServerArgs),
     /// Inspect or maintain an embedded store's data directory (the server must be stopped).
     Store(store::StoreArgs),
 }
@@ -38,6 +43,7 @@ fn main() -> Result<()> {
         .build()?;
     rt.block_on(async {
         match cli.command {
+            Command::Server(args) | Command::Apiserver(args) => server::run(args).await,
             Command::Store(args) => store::run(args).await,
         }
     })

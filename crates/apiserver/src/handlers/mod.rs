@@ -1,0 +1,279 @@
+//! Request handlers: one dispatcher that maps method and path to a verb, and one module per
+//! group of verbs.
+
+mod delete;
+mod list;
+mod patch;
+mod read;
+mod subresource;
+mod watch;
+mod write;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, Method};
+use serde_json::Value;
+
+use crate::codec;
+use crate::discovery;
+use crate::request::{parse_path, Query, ResourceRequest, Target};
+use crate::server::ApiServer;
+use crate::status::{ApiError, ApiResult, MAX_REQUEST_BODY_BYTES};
+
+/// Everything a resource handler gets.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub server: Arc<ApiServer>,
+    pub req: ResourceRequest,
+    pub query: Query,
+    pub headers: HeaderMap,
+}
+
+impl Ctx {
+    pub fn namespace(&self) -> &str {
+        self.req.namespace.as_deref().unwrap_or("")
+    }
+
+    pub fn name(&self) -> &str {
+        self.req.name.as_deref().unwrap_or("")
+    }
+}
+
+pub(crate) async fn dispatch(server: Arc<ApiServer>, req: Request<Body>) -> Response {
+    let (parts, body) = req.into_parts();
+    let target = match parse_path(parts.uri.path()) {
+        None => return ApiError::not_found_path().into_response(),
+        Some(Err(e)) => return e.into_response(),
+        Some(Ok(t)) => t,
+    };
+    let is_get = parts.method == Method::GET || parts.method == Method::HEAD;
+    match target {
+        Target::CoreVersions if is_get => {
+            discovery::root(true, &parts.headers, &server.config.server_address)
+        }
+        Target::Groups if is_get => {
+            discovery::root(false, &parts.headers, &server.config.server_address)
+        }
+        Target::Group(g) if is_get => discovery::group_response(&g),
+        Target::GroupVersion { group, version } if is_get => {
+            discovery::resource_list_response(&group, &version)
+        }
+        Target::Resource(rr) => {
+            let query = match Query::parse(parts.uri.query()) {
+                Ok(q) => q,
+                Err(e) => return e.into_response(),
+            };
+            let ctx = Ctx {
+                server,
+                req: rr,
+                query,
+                headers: parts.headers,
+            };
+            match resource(ctx, parts.method, body).await {
+                Ok(r) => r,
+                Err(e) => e.into_response(),
+            }
+        }
+        _ => ApiError::method_not_allowed().into_response(),
+    }
+}
+
+fn require_verb(ctx: &Ctx, verb: &str) -> ApiResult<()> {
+    let allowed = match &ctx.req.subresource {
+        None => ctx.req.resource.has_verb(verb),
+        Some(sub) => ctx
+            .req
+            .resource
+            .subresource(sub)
+            .is_some_and(|s| s.verbs.contains(&verb)),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::method_not_allowed())
+    }
+}
+
+async fn resource(ctx: Ctx, method: Method, body: Body) -> ApiResult<Response> {
+    let has_name = ctx.req.name.is_some();
+    let sub = ctx.req.subresource.clone();
+    let is_read = method == Method::GET || method == Method::HEAD;
+    if ctx.req.resource.namespaced && ctx.req.namespace.is_none() && (has_name || !is_read) {
+        // Namespaced objects are only listed and watched across namespaces.
+        return Err(ApiError::not_found_path());
+    }
+    match (method.as_str(), has_name, sub.as_deref()) {
+        ("GET" | "HEAD", false, None) => {
+            if ctx.req.watch_path || ctx.query.flag("watch")? {
+                require_verb(&ctx, "watch")?;
+                watch::watch(ctx).await
+            } else {
+                require_verb(&ctx, "list")?;
+                list::list(ctx).await
+            }
+        }
+        ("GET" | "HEAD", true, _) if ctx.req.watch_path || ctx.query.flag("watch")? => {
+            require_verb(&ctx, "watch")?;
+            watch::watch(ctx).await
+        }
+        ("GET" | "HEAD", true, None | Some("status")) => {
+            require_verb(&ctx, "get")?;
+            read::get(ctx).await
+        }
+        ("GET" | "HEAD", true, Some("scale")) => subresource::get_scale(ctx).await,
+        ("POST", false, None) => {
+            require_verb(&ctx, "create")?;
+            let body = read_body(body).await?;
+            write::create(ctx, body).await
+        }
+        ("POST", true, Some("binding")) => {
+            let body = read_body(body).await?;
+            subresource::bind(ctx, body).await
+        }
+        ("POST", true, Some("eviction")) => {
+            let body = read_body(body).await?;
+            subresource::evict(ctx, body).await
+        }
+        ("PUT", true, None | Some("status") | Some("finalize")) => {
+            require_verb(&ctx, "update")?;
+            let body = read_body(body).await?;
+            write::update(ctx, body).await
+        }
+        ("PUT", true, Some("scale")) => {
+            let body = read_body(body).await?;
+            subresource::put_scale(ctx, body).await
+        }
+        ("PATCH", true, None | Some("status") | Some("scale")) => {
+            require_verb(&ctx, "patch")?;
+            let body = read_body(body).await?;
+            patch::patch(ctx, body).await
+        }
+        ("DELETE", true, None) => {
+            require_verb(&ctx, "delete")?;
+            let body = read_body(body).await?;
+            delete::delete(ctx, body).await
+        }
+        ("DELETE", false, None) => {
+            require_verb(&ctx, "deletecollection")?;
+            let body = read_body(body).await?;
+            delete::delete_collection(ctx, body).await
+        }
+        (_, true, Some(sub)) if ctx.req.resource.subresource(sub).is_some() => Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            format!("the {sub} subresource is not served by this server yet"),
+        )),
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+/// Reads a body of at most 3 MiB; a larger one is 413.
+async fn read_body(body: Body) -> ApiResult<bytes::Bytes> {
+    axum::body::to_bytes(body, MAX_REQUEST_BODY_BYTES)
+        .await
+        .map_err(|e| {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.to_string().contains("length limit"))
+                || e.to_string().contains("length limit");
+            if too_large {
+                ApiError::too_large()
+            } else {
+                ApiError::bad_request(format!("error reading request body: {e}"))
+            }
+        })
+}
+
+/// Decodes an object body and checks it against the URL: the kind and apiVersion must be the
+/// resource's (filled in when absent), the namespace must match the path's.
+pub(crate) fn decode_object(ctx: &Ctx, body: &[u8]) -> ApiResult<Value> {
+    let ct = codec::content_type(&ctx.headers);
+    let mut obj = codec::decode_body(&ct, body)?;
+    check_object(
+        ctx,
+        &mut obj,
+        ctx.req.resource.kind,
+        &ctx.req.resource.api_version(),
+    )?;
+    Ok(obj)
+}
+
+pub(crate) fn check_object(
+    ctx: &Ctx,
+    obj: &mut Value,
+    kind: &str,
+    api_version: &str,
+) -> ApiResult<()> {
+    let map = obj
+        .as_object_mut()
+        .ok_or_else(|| ApiError::bad_request("the body of the request must be a JSON object"))?;
+    match map.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => {
+            map.insert("apiVersion".into(), Value::String(api_version.to_string()));
+        }
+        Some(v) if v == api_version => {}
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({v}) does not match the expected API version ({api_version})"
+            )))
+        }
+    }
+    match map.get("kind").and_then(Value::as_str) {
+        None | Some("") => {
+            map.insert("kind".into(), Value::String(kind.to_string()));
+        }
+        Some(k) if k == kind => {}
+        Some(k) => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({kind})"
+            )))
+        }
+    }
+    let meta = crate::object::meta_mut(obj)?;
+    if ctx.req.resource.namespaced {
+        let path_ns = ctx.namespace();
+        match meta.get("namespace").and_then(Value::as_str) {
+            None | Some("") => {
+                meta.insert("namespace".into(), Value::String(path_ns.to_string()));
+            }
+            Some(ns) if ns == path_ns => {}
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ))
+            }
+        }
+    } else {
+        meta.remove("namespace");
+    }
+    Ok(())
+}
+
+/// Applies `fieldValidation` to a create or update body: returns the warnings to send
+/// (`Warn`), or fails the request (`Strict`).
+pub(crate) fn field_validation(ctx: &Ctx, body: &[u8]) -> ApiResult<Vec<String>> {
+    let mode = ctx.query.field_validation()?;
+    let _ = body;
+    let problems: Vec<String> = Vec::new();
+    match mode {
+        crate::request::FieldValidation::Ignore => Ok(Vec::new()),
+        crate::request::FieldValidation::Warn => Ok(problems),
+        crate::request::FieldValidation::Strict if problems.is_empty() => Ok(Vec::new()),
+        crate::request::FieldValidation::Strict => Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            problems.join(", ")
+        ))),
+    }
+}
+
+/// Adds `Warning: 299 - "..."` headers, as upstream sends warnings.
+pub(crate) fn add_warnings(resp: &mut Response, warnings: &[String]) {
+    for w in warnings {
+        let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(v) = http::HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+            resp.headers_mut().append(http::header::WARNING, v);
+        }
+    }
+}

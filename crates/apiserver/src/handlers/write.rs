@@ -1,0 +1,314 @@
+//! `create` and `update`, and the guaranteed-update loop that updates, patches and
+//! subresource writes share: read, change, write with a compare on the revision read, retry
+//! on a race unless the client gave a resourceVersion precondition.
+
+use axum::response::Response;
+use bytes::Bytes;
+use http::StatusCode;
+use rkube_store::{TxnOpResponse, TxnRequest};
+use serde_json::{json, Value};
+
+use super::read::find;
+use super::{decode_object, Ctx};
+use crate::admission;
+use crate::codec::{negotiate, respond};
+use crate::object;
+use crate::status::{ApiError, ApiResult};
+use crate::strategy;
+
+/// How often `generateName` picks a new name after a collision.
+const GENERATE_NAME_TRIES: usize = 8;
+
+pub(crate) async fn create(ctx: Ctx, body: Bytes) -> ApiResult<Response> {
+    let output = negotiate(&ctx.headers)?;
+    let dry = ctx.query.dry_run()?;
+    let warnings = super::field_validation(&ctx, &body)?;
+    let obj = decode_object(&ctx, &body)?;
+    let created = create_object(&ctx, obj, dry).await?;
+    let mut resp = respond(StatusCode::CREATED, output, &created);
+    super::add_warnings(&mut resp, &warnings);
+    Ok(resp)
+}
+
+/// Creates an object: names it, stamps the system fields, admits it and stores it.
+pub(crate) async fn create_object(ctx: &Ctx, mut obj: Value, dry: bool) -> ApiResult<Value> {
+    let res = ctx.req.resource;
+    let meta = object::meta_mut(&mut obj)?;
+    if meta
+        .get("resourceVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "resourceVersion should not be set on objects to be created",
+        ));
+    }
+    let generate = meta
+        .get("generateName")
+        .and_then(Value::as_str)
+        .filter(|g| !g.is_empty())
+        .map(str::to_string);
+    let named = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    meta.insert("uid".into(), json!(object::new_uid()));
+    meta.insert("creationTimestamp".into(), json!(object::now_rfc3339()));
+    meta.remove("deletionTimestamp");
+    if res.namespaced {
+        check_namespace(ctx, &obj).await?;
+    }
+    for attempt in 0..GENERATE_NAME_TRIES {
+        if let (false, Some(prefix)) = (named, &generate) {
+            let name = format!("{prefix}{}", object::random_suffix());
+            object::meta_mut(&mut obj)?.insert("name".into(), json!(name));
+        }
+        let mut candidate = obj.clone();
+        admission::create(res, &mut candidate)?;
+        let name = object::name(&candidate).to_string();
+        let key = object::key(res, object::namespace(&candidate), &name);
+        if dry {
+            if find(ctx, &key, 0).await?.is_some() {
+                return Err(ApiError::already_exists(res, &name));
+            }
+            return Ok(candidate);
+        }
+        let resp = ctx
+            .server
+            .store
+            .txn(TxnRequest::create(key, object::encode(&candidate)?))
+            .await?;
+        if resp.succeeded {
+            object::set_resource_version(&mut candidate, resp.header_revision);
+            return Ok(candidate);
+        }
+        if named || generate.is_none() || attempt + 1 == GENERATE_NAME_TRIES {
+            return Err(ApiError::already_exists(res, &name));
+        }
+    }
+    Err(ApiError::already_exists(res, object::name(&obj)))
+}
+
+/// A namespaced object needs its namespace to exist and not be terminating.
+async fn check_namespace(ctx: &Ctx, obj: &Value) -> ApiResult<()> {
+    let ns_name = object::namespace(obj);
+    let Some(namespaces) = rkube_api::catalogue::find("", "v1", "namespaces") else {
+        return Ok(());
+    };
+    let key = object::key(namespaces, "", ns_name);
+    let ns = match ctx.server.cache(namespaces).get(&key) {
+        Some(o) => Some(o.value.clone()),
+        None => find(ctx, &key, 0).await?.map(|(v, _)| v),
+    };
+    let Some(ns) = ns else {
+        return Err(ApiError::not_found(namespaces, ns_name));
+    };
+    let terminating = ns.pointer("/metadata/deletionTimestamp").is_some();
+    let exempt = ctx.req.resource.kind == "Event";
+    if terminating && !exempt {
+        let mut e = ApiError::forbidden(
+            ctx.req.resource,
+            object::name(obj),
+            &format!("unable to create new content in namespace {ns_name} because it is being terminated"),
+        );
+        e.causes.push(crate::status::Cause {
+            reason: "NamespaceTerminating".into(),
+            message: format!("namespace {ns_name} is being terminated"),
+            field: "metadata.namespace".into(),
+        });
+        return Err(e);
+    }
+    Ok(())
+}
+
+pub(crate) async fn update(ctx: Ctx, body: Bytes) -> ApiResult<Response> {
+    let output = negotiate(&ctx.headers)?;
+    let dry = ctx.query.dry_run()?;
+    let warnings = super::field_validation(&ctx, &body)?;
+    let obj = decode_object(&ctx, &body)?;
+    let body_name = object::name(&obj);
+    if !body_name.is_empty() && body_name != ctx.name() {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({})",
+            ctx.name()
+        )));
+    }
+    let precondition = obj
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let res = ctx.req.resource;
+    if precondition.is_none() && !strategy::allow_unconditional_update(res) {
+        let errs = [rkube_api::FieldError::invalid(
+            &rkube_api::FieldPath::new("metadata").child("resourceVersion"),
+            "",
+            "must be specified for an update",
+        )];
+        return Err(ApiError::invalid(res, ctx.name(), &errs));
+    }
+    let (obj, created) = guaranteed_update(
+        &ctx,
+        dry,
+        precondition.as_deref(),
+        |_| Ok(obj.clone()),
+        Some(&obj),
+    )
+    .await?;
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut resp = respond(code, output, &obj);
+    super::add_warnings(&mut resp, &warnings);
+    Ok(resp)
+}
+
+/// Parses a precondition resourceVersion; a malformed one can never match.
+fn precondition_rev(res: &rkube_api::ResourceInfo, name: &str, rv: &str) -> ApiResult<i64> {
+    object::parse_resource_version(rv).map_err(|_| {
+        let errs = [rkube_api::FieldError::invalid(
+            &rkube_api::FieldPath::new("metadata").child("resourceVersion"),
+            rv,
+            "must be a valid resource version",
+        )];
+        ApiError::invalid(res, name, &errs)
+    })
+}
+
+/// Reads the object, applies `change` to it and writes the result if it differs, retrying on
+/// a concurrent write unless `precondition` pins the revision. When the object is missing and
+/// `create_with` is given (a PUT of a resource that allows create-on-update), creates that
+/// instead. Returns the stored object and whether it was created.
+pub(crate) async fn guaranteed_update(
+    ctx: &Ctx,
+    dry: bool,
+    precondition: Option<&str>,
+    change: impl Fn(&Value) -> ApiResult<Value>,
+    create_with: Option<&Value>,
+) -> ApiResult<(Value, bool)> {
+    let res = ctx.req.resource;
+    let key = object::key(res, ctx.namespace(), ctx.name());
+    let pinned = precondition
+        .map(|rv| precondition_rev(res, ctx.name(), rv))
+        .transpose()?;
+    loop {
+        let Some((old, rev)) = find(ctx, &key, 0).await? else {
+            if let (Some(obj), None, true) = (
+                create_with,
+                &ctx.req.subresource,
+                strategy::allow_create_on_update(res),
+            ) {
+                if pinned.is_some() {
+                    return Err(ApiError::not_found(res, ctx.name()));
+                }
+                let mut obj = obj.clone();
+                if let Ok(m) = object::meta_mut(&mut obj) {
+                    m.remove("resourceVersion");
+                }
+                return Ok((create_object(ctx, obj, dry).await?, true));
+            }
+            return Err(ApiError::not_found(res, ctx.name()));
+        };
+        if let Some(want) = pinned {
+            if want != rev {
+                return Err(ApiError::stale(res, ctx.name()));
+            }
+        }
+        let mut new = change(&old)?;
+        // A resourceVersion the change itself carries (a patch that sets it) is a precondition too.
+        if let Some(rv) = new
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+        {
+            if !rv.is_empty() && precondition_rev(res, ctx.name(), rv)? != rev {
+                return Err(ApiError::stale(res, ctx.name()));
+            }
+        }
+        if object::name(&new) != ctx.name() && !object::name(&new).is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({})",
+                object::name(&new),
+                ctx.name()
+            )));
+        }
+        object::meta_mut(&mut new)?.insert("name".into(), json!(ctx.name()));
+        if res.namespaced {
+            object::meta_mut(&mut new)?.insert("namespace".into(), json!(ctx.namespace()));
+        }
+        admission::update(res, &mut new, &old, ctx.req.subresource.as_deref())?;
+        if unchanged(&new, &old) {
+            return Ok((old, false));
+        }
+        if should_delete_during_update(&new, &old) {
+            if dry {
+                return Ok((new, false));
+            }
+            let resp = ctx
+                .server
+                .store
+                .txn(TxnRequest::delete(key.clone(), rev))
+                .await?;
+            if resp.succeeded {
+                object::set_resource_version(&mut new, resp.header_revision);
+                return Ok((new, false));
+            }
+            if pinned.is_some() {
+                return Err(ApiError::stale(res, ctx.name()));
+            }
+            continue;
+        }
+        if dry {
+            object::set_resource_version(&mut new, rev);
+            return Ok((new, false));
+        }
+        let resp = ctx
+            .server
+            .store
+            .txn(TxnRequest::update(key.clone(), rev, object::encode(&new)?))
+            .await?;
+        if resp.succeeded {
+            let written = resp
+                .responses
+                .iter()
+                .any(|r| matches!(r, TxnOpResponse::Put { .. }));
+            if written {
+                object::set_resource_version(&mut new, resp.header_revision);
+                return Ok((new, false));
+            }
+        }
+        if pinned.is_some() {
+            return Err(ApiError::stale(res, ctx.name()));
+        }
+    }
+}
+
+/// Equal apart from the resourceVersion: nothing to write.
+fn unchanged(new: &Value, old: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        v
+    };
+    strip(new) == strip(old)
+}
+
+/// An update that removes the last finalizer of an object already being deleted (with no
+/// grace period left) deletes it, as upstream's `ShouldDeleteDuringUpdate`.
+fn should_delete_during_update(new: &Value, old: &Value) -> bool {
+    let finalizers = |v: &Value| {
+        v.pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len)
+    };
+    finalizers(new) == 0
+        && finalizers(old) > 0
+        && old.pointer("/metadata/deletionTimestamp").is_some()
+        && old
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            == Some(0)
+}

@@ -1,0 +1,114 @@
+//! The API server: its state (store, watch caches, configuration) and its router.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use http::StatusCode;
+use rkube_api::{ResourceInfo, RESOURCES};
+use rkube_store::{Store, StoreError};
+
+use crate::codec::json_response;
+use crate::discovery;
+use crate::handlers;
+use crate::object;
+use crate::watch_cache::WatchCache;
+
+/// Settings of one API server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The address clients reach the server at, for `/api`'s `serverAddressByClientCIDRs`.
+    pub server_address: String,
+    /// How often a watch that allows bookmarks gets one.
+    pub bookmark_interval: Duration,
+    /// The longest a watch lasts without `timeoutSeconds`; upstream picks at random between
+    /// this and twice this.
+    pub min_request_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server_address: "127.0.0.1:6443".to_string(),
+            bookmark_interval: Duration::from_secs(60),
+            min_request_timeout: Duration::from_secs(1800),
+        }
+    }
+}
+
+/// The API server's shared state.
+pub struct ApiServer {
+    pub(crate) store: Arc<dyn Store>,
+    caches: HashMap<&'static str, Arc<WatchCache>>,
+    pub(crate) config: Config,
+}
+
+impl std::fmt::Debug for ApiServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiServer")
+            .field("caches", &self.caches.len())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl ApiServer {
+    /// Starts a watch cache per stored resource and returns the server once every cache holds
+    /// the store's current state.
+    pub async fn new(store: Arc<dyn Store>, config: Config) -> Result<Arc<Self>, StoreError> {
+        let mut caches = HashMap::new();
+        for res in RESOURCES {
+            if caches.contains_key(res.storage) {
+                continue;
+            }
+            let prefix = object::prefix(res, None);
+            caches.insert(res.storage, WatchCache::start(store.clone(), prefix).await?);
+        }
+        Ok(Arc::new(ApiServer {
+            store,
+            caches,
+            config,
+        }))
+    }
+
+    pub(crate) fn cache(&self, res: &ResourceInfo) -> &Arc<WatchCache> {
+        // Every resource's cache is made in `new`.
+        #[allow(clippy::indexing_slicing)]
+        &self.caches[res.storage]
+    }
+
+    /// The HTTP routes: health, version and discovery endpoints, then the resource API.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route(
+                "/version",
+                get(|| async { json_response(StatusCode::OK, &discovery::version()) }),
+            )
+            .route("/healthz", get(health))
+            .route("/livez", get(health))
+            .route("/readyz", get(health))
+            .route("/healthz/{check}", get(health))
+            .route("/livez/{check}", get(health))
+            .route("/readyz/{check}", get(health))
+            .fallback(api)
+            .with_state(self.clone())
+    }
+}
+
+async fn health() -> Response {
+    (
+        StatusCode::OK,
+        [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "ok",
+    )
+        .into_response()
+}
+
+async fn api(State(server): State<Arc<ApiServer>>, req: Request<Body>) -> Response {
+    handlers::dispatch(server, req).await
+}

@@ -1,0 +1,342 @@
+//! Per-resource behaviour on top of the generic registry (upstream's `RESTCreateStrategy` and
+//! friends): what a create resets, when `generation` moves, what the status subresource may
+//! change, and how a delete is graced.
+
+use rkube_api::ResourceInfo;
+use serde_json::{json, Map, Value};
+
+/// Kinds whose `metadata.generation` tracks spec changes.
+fn tracks_generation(res: &ResourceInfo) -> bool {
+    matches!(
+        (res.group, res.kind),
+        ("", "Pod" | "ReplicationController")
+            | (
+                "apps",
+                "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet"
+            )
+            | ("batch", "Job" | "CronJob")
+            | ("autoscaling", "HorizontalPodAutoscaler")
+            | ("policy", "PodDisruptionBudget")
+            | ("networking.k8s.io", "Ingress" | "NetworkPolicy")
+            | ("apiextensions.k8s.io", "CustomResourceDefinition")
+    )
+}
+
+/// Whether writes to the main resource leave `status` alone (and the status subresource is
+/// the only way to change it).
+pub fn has_status_subresource(res: &ResourceInfo) -> bool {
+    res.subresource("status").is_some()
+}
+
+/// Whether a PUT to a missing object creates it (upstream's `AllowCreateOnUpdate`).
+pub fn allow_create_on_update(res: &ResourceInfo) -> bool {
+    matches!(
+        (res.group, res.kind),
+        ("", "Endpoints" | "Event" | "LimitRange")
+            | ("coordination.k8s.io", "Lease")
+            | ("events.k8s.io", "Event")
+            | ("rbac.authorization.k8s.io", _)
+    )
+}
+
+/// Whether an update without a resourceVersion is allowed (upstream's
+/// `AllowUnconditionalUpdate`: true for almost everything).
+pub fn allow_unconditional_update(res: &ResourceInfo) -> bool {
+    !matches!((res.group, res.kind), ("", "Namespace"))
+}
+
+/// Resets what a client may not set on create: status (to the kind's starting status) and
+/// the system fields of metadata.
+pub fn prepare_for_create(res: &ResourceInfo, obj: &mut Value) {
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    if has_status_subresource(res) && res.kind != "Node" {
+        let status = initial_status(res, map);
+        match status {
+            Some(s) => map.insert("status".into(), s),
+            None => map.remove("status"),
+        };
+    }
+    if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
+        if tracks_generation(res) {
+            meta.insert("generation".into(), json!(1));
+        } else {
+            meta.remove("generation");
+        }
+        meta.remove("deletionTimestamp");
+        meta.remove("deletionGracePeriodSeconds");
+        meta.remove("selfLink");
+    }
+}
+
+fn initial_status(res: &ResourceInfo, obj: &Map<String, Value>) -> Option<Value> {
+    match (res.group, res.kind) {
+        ("", "Pod") => {
+            let qos = obj.get("spec").map_or("BestEffort", pod_qos_class);
+            Some(json!({"phase": "Pending", "qosClass": qos}))
+        }
+        ("", "PersistentVolume" | "PersistentVolumeClaim") => Some(json!({"phase": "Pending"})),
+        ("", "Namespace") => Some(json!({"phase": "Active"})),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            let storage = obj
+                .get("spec")
+                .and_then(|s| s.get("versions"))
+                .and_then(Value::as_array)
+                .and_then(|vs| {
+                    vs.iter()
+                        .find(|v| v.get("storage") == Some(&Value::Bool(true)))
+                })
+                .and_then(|v| v.get("name"))
+                .cloned();
+            let stored: Vec<Value> = storage.into_iter().collect();
+            Some(json!({
+                "conditions": [],
+                "acceptedNames": {"kind": "", "plural": ""},
+                "storedVersions": stored,
+            }))
+        }
+        ("storage.k8s.io", "VolumeAttachment") => None,
+        _ => Some(json!({})),
+    }
+}
+
+/// Upstream's pod QoS class: BestEffort with no requests or limits at all, Guaranteed when
+/// every container limits CPU and memory with requests equal to limits, else Burstable.
+pub fn pod_qos_class(spec: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["initContainers", "containers"]
+        .iter()
+        .filter_map(|f| spec.get(*f).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    let mut any = false;
+    let mut guaranteed = true;
+    for c in &containers {
+        let requests = c.pointer("/resources/requests").and_then(Value::as_object);
+        let limits = c.pointer("/resources/limits").and_then(Value::as_object);
+        let relevant = |m: Option<&Map<String, Value>>| {
+            m.map(|m| m.keys().filter(|k| *k == "cpu" || *k == "memory").count())
+                .unwrap_or(0)
+        };
+        if relevant(requests) > 0 || relevant(limits) > 0 {
+            any = true;
+        }
+        for r in ["cpu", "memory"] {
+            let limit = limits.and_then(|l| l.get(r));
+            let request = requests.and_then(|q| q.get(r)).or(limit);
+            if limit.is_none() || request != limit {
+                guaranteed = false;
+            }
+        }
+    }
+    if !any {
+        "BestEffort"
+    } else if guaranteed && !containers.is_empty() {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+/// Prepares an update of the main resource: keeps what only subresources change, carries the
+/// system fields over from the old object and moves `generation` when the spec changed.
+pub fn prepare_for_update(res: &ResourceInfo, new: &mut Value, old: &Value) {
+    if has_status_subresource(res) {
+        match old.get("status") {
+            Some(s) => set(new, "status", s.clone()),
+            None => remove(new, "status"),
+        }
+    }
+    if res.group.is_empty() && res.kind == "Namespace" {
+        // spec.finalizers change only through the finalize subresource.
+        if let (Some(old_fin), Some(spec)) = (
+            old.pointer("/spec/finalizers").cloned(),
+            new.get_mut("spec").and_then(Value::as_object_mut),
+        ) {
+            spec.insert("finalizers".into(), old_fin);
+        }
+    }
+    carry_system_metadata(new, old);
+    let generation = old
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    if tracks_generation(res) {
+        let changed = new.get("spec") != old.get("spec");
+        set_meta(
+            new,
+            "generation",
+            json!(if changed {
+                generation + 1
+            } else {
+                generation.max(1)
+            }),
+        );
+    } else if generation > 0 {
+        set_meta(new, "generation", json!(generation));
+    }
+}
+
+/// Prepares a status-subresource update: only status (and managed fields) come from `new`.
+pub fn prepare_for_status_update(new: &mut Value, old: &Value) {
+    let status = new.get("status").cloned();
+    let mut merged = old.clone();
+    match status {
+        Some(s) => set(&mut merged, "status", s),
+        None => remove(&mut merged, "status"),
+    }
+    if let Some(rv) = new.pointer("/metadata/resourceVersion").cloned() {
+        set_meta(&mut merged, "resourceVersion", rv);
+    }
+    if let Some(mf) = new.pointer("/metadata/managedFields").cloned() {
+        set_meta(&mut merged, "managedFields", mf);
+    }
+    *new = merged;
+}
+
+/// uid, creationTimestamp, deletion fields and generation are the server's.
+fn carry_system_metadata(new: &mut Value, old: &Value) {
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ] {
+        match old.pointer(&format!("/metadata/{field}")) {
+            Some(v) => set_meta(new, field, v.clone()),
+            None => {
+                if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+                    m.remove(field);
+                }
+            }
+        }
+    }
+}
+
+fn set(obj: &mut Value, field: &str, v: Value) {
+    if let Some(m) = obj.as_object_mut() {
+        m.insert(field.into(), v);
+    }
+}
+
+fn remove(obj: &mut Value, field: &str) {
+    if let Some(m) = obj.as_object_mut() {
+        m.remove(field);
+    }
+}
+
+pub fn set_meta(obj: &mut Value, field: &str, v: Value) {
+    if let Some(m) = obj.as_object_mut() {
+        let meta = m.entry("metadata").or_insert_with(|| json!({}));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert(field.into(), v);
+        }
+    }
+}
+
+/// The grace period of a delete (upstream's `CheckGracefulDelete`): `None` deletes at once.
+/// Only pods are graceful: an unscheduled or finished pod goes at once; otherwise the
+/// request's grace period, else the pod's `terminationGracePeriodSeconds`.
+pub fn delete_grace(res: &ResourceInfo, obj: &Value, requested: Option<i64>) -> Option<i64> {
+    if !(res.group.is_empty() && res.kind == "Pod") {
+        return None;
+    }
+    let unscheduled = obj
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .is_empty();
+    let phase = obj
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if unscheduled || phase == "Succeeded" || phase == "Failed" {
+        return None;
+    }
+    let grace = requested.unwrap_or_else(|| {
+        obj.pointer("/spec/terminationGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(30)
+    });
+    // A zero grace period still deletes at once; upstream turns a negative one into 1.
+    if grace == 0 {
+        None
+    } else {
+        Some(grace.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rkube_api::catalogue::find;
+
+    fn res(group: &str, plural: &str) -> &'static ResourceInfo {
+        find(group, "v1", plural).expect("resource")
+    }
+
+    #[test]
+    fn create_resets_status_and_sets_generation() {
+        let mut d = json!({"metadata": {"name": "a", "generation": 7}, "spec": {}, "status": {"replicas": 3}});
+        prepare_for_create(res("apps", "deployments"), &mut d);
+        assert_eq!(d["status"], json!({}));
+        assert_eq!(d["metadata"]["generation"], 1);
+        let mut cm = json!({"metadata": {"name": "a", "generation": 7}, "data": {}});
+        prepare_for_create(res("", "configmaps"), &mut cm);
+        assert!(cm["metadata"].get("generation").is_none());
+    }
+
+    #[test]
+    fn generation_moves_only_on_spec_change() {
+        let deploy = res("apps", "deployments");
+        let old = json!({"metadata": {"generation": 2, "uid": "u"}, "spec": {"replicas": 1}, "status": {"a": 1}});
+        let mut same =
+            json!({"metadata": {"labels": {"x": "y"}}, "spec": {"replicas": 1}, "status": {}});
+        prepare_for_update(deploy, &mut same, &old);
+        assert_eq!(same["metadata"]["generation"], 2);
+        assert_eq!(same["status"], json!({"a": 1}));
+        assert_eq!(same["metadata"]["uid"], "u");
+        let mut changed = json!({"metadata": {}, "spec": {"replicas": 3}});
+        prepare_for_update(deploy, &mut changed, &old);
+        assert_eq!(changed["metadata"]["generation"], 3);
+    }
+
+    #[test]
+    fn status_update_takes_only_status() {
+        let old = json!({"metadata": {"labels": {"a": "b"}}, "spec": {"x": 1}, "status": {"phase": "Pending"}});
+        let mut new =
+            json!({"metadata": {"labels": {}}, "spec": {"x": 2}, "status": {"phase": "Running"}});
+        prepare_for_status_update(&mut new, &old);
+        assert_eq!(new["spec"]["x"], 1);
+        assert_eq!(new["metadata"]["labels"]["a"], "b");
+        assert_eq!(new["status"]["phase"], "Running");
+    }
+
+    #[test]
+    fn qos_classes_follow_upstream_rules() {
+        assert_eq!(
+            pod_qos_class(&json!({"containers": [{"name": "a"}]})),
+            "BestEffort"
+        );
+        let g = json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]});
+        assert_eq!(pod_qos_class(&g), "Guaranteed");
+        let b = json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]});
+        assert_eq!(pod_qos_class(&b), "Burstable");
+    }
+
+    #[test]
+    fn pods_are_graceful_only_when_scheduled_and_running() {
+        let pods = res("", "pods");
+        let scheduled = json!({"spec": {"nodeName": "n", "terminationGracePeriodSeconds": 30}, "status": {"phase": "Running"}});
+        assert_eq!(delete_grace(pods, &scheduled, None), Some(30));
+        assert_eq!(delete_grace(pods, &scheduled, Some(0)), None);
+        assert_eq!(delete_grace(pods, &scheduled, Some(5)), Some(5));
+        let unscheduled = json!({"spec": {}, "status": {"phase": "Pending"}});
+        assert_eq!(delete_grace(pods, &unscheduled, Some(30)), None);
+        assert_eq!(
+            delete_grace(res("", "configmaps"), &scheduled, Some(30)),
+            None
+        );
+    }
+}

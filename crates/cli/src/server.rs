@@ -1,0 +1,113 @@
+//! `rkube server` and `rkube apiserver`: open the datastore, start the API server, write a
+//! kubeconfig once the API answers, and run until SIGINT or SIGTERM.
+//!
+//! `server` will grow the other control-plane components and a local node; `apiserver` runs
+//! the API server alone.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use rkube_apiserver::storage::{self, Datastore};
+use rkube_apiserver::{ApiServer, Config};
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Directory for the embedded store and the server's files.
+    #[arg(long, default_value = "/var/lib/rkube")]
+    pub data_dir: PathBuf,
+    /// Port the API listens on.
+    #[arg(long, default_value_t = 6443)]
+    pub https_listen_port: u16,
+    /// Address the API listens on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind_address: std::net::IpAddr,
+    /// Where to write a kubeconfig for this server once the API is ready
+    /// (default: <data-dir>/kubeconfig.yaml).
+    #[arg(long)]
+    pub write_kubeconfig: Option<PathBuf>,
+    /// etcd endpoints (`http://127.0.0.1:2379,...`) instead of the embedded store.
+    #[arg(long, value_delimiter = ',')]
+    pub datastore_endpoint: Vec<String>,
+}
+
+pub async fn run(args: ServerArgs) -> Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    let datastore = if args.datastore_endpoint.is_empty() {
+        Datastore::Embedded
+    } else {
+        Datastore::Etcd(args.datastore_endpoint.clone())
+    };
+    let store = storage::open(&args.data_dir, &datastore)
+        .await
+        .with_context(|| format!("opening the datastore ({datastore:?})"))?;
+    let addr = SocketAddr::new(args.bind_address, args.https_listen_port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    let local = listener.local_addr()?;
+    let config = Config {
+        server_address: local.to_string(),
+        ..Config::default()
+    };
+    let server = ApiServer::new(store, config)
+        .await
+        .context("starting the API server")?;
+    eprintln!(
+        "WARNING: rkube serves the API over plain HTTP without authentication until TLS and \
+         RBAC land; bind it only to loopback."
+    );
+    let kubeconfig = args
+        .write_kubeconfig
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("kubeconfig.yaml"));
+    let serving = tokio::spawn(rkube_apiserver::serve(server, listener, shutdown_signal()));
+    write_kubeconfig(&kubeconfig, &format!("http://{local}"))?;
+    eprintln!(
+        "rkube API server listening on http://{local}; kubeconfig at {}",
+        kubeconfig.display()
+    );
+    serving
+        .await
+        .context("API server task")?
+        .context("serving the API")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Writes the kubeconfig atomically (a reader never sees half a file), readable only by its
+/// owner.
+fn write_kubeconfig(path: &Path, server: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: {server}\n  name: rkube\ncontexts:\n- context:\n    cluster: rkube\n    user: rkube-admin\n    namespace: default\n  name: rkube\ncurrent-context: rkube\npreferences: {{}}\nusers:\n- name: rkube-admin\n  user: {{}}\n"
+    );
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
