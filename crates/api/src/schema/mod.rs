@@ -1,1 +1,9 @@
-//! schema: not written yet.
+//! OpenAPI schemas of the built-in types and what is derived from them: the definitions
+//! registry ([`definitions`]), the OpenAPI v2 and v3 documents kube-apiserver serves
+//! ([`openapi`]), and the unknown- and duplicate-field detection behind
+//! `fieldValidation=Strict|Warn` ([`strict`]).
+
+pub mod definitions;
+mod types;
+
+pub use definitions::{definition_name, definitions, kind_schema, Definitions, KindEntry};
