@@ -4,6 +4,11 @@
 //! `fieldValidation=Strict|Warn` ([`strict`]).
 
 pub mod definitions;
+pub mod openapi;
+mod paths;
 mod types;
 
 pub use definitions::{definition_name, definitions, kind_schema, Definitions, KindEntry};
+pub use openapi::{
+    openapi_v2, openapi_v2_json, openapi_v3, openapi_v3_hash, openapi_v3_index, openapi_v3_json,
+};
