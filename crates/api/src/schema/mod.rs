@@ -5,10 +5,13 @@
 
 pub mod definitions;
 pub mod openapi;
+mod params;
 mod paths;
+pub mod strict;
 mod types;
 
 pub use definitions::{definition_name, definitions, kind_schema, Definitions, KindEntry};
 pub use openapi::{
     openapi_v2, openapi_v2_json, openapi_v3, openapi_v3_hash, openapi_v3_index, openapi_v3_json,
 };
+pub use strict::{strict_error_message, strict_problems};

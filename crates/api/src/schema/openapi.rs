@@ -32,9 +32,10 @@ use serde_json::{json, Map, Value};
 use super::definitions::{
     definitions, served_group_versions, DEFINITIONS_PREFIX, INT_OR_STRING, QUANTITY, WATCH_EVENT,
 };
+use super::params::{In, Param};
 use super::paths::{
-    discovery_path, group_version_paths, referenced_definitions, Body, In, Operation, Param,
-    PathItem, Response,
+    discovery_path, group_version_paths, referenced_definitions, Body, Operation, PathItem,
+    Response,
 };
 use crate::catalogue;
 
