@@ -208,7 +208,7 @@ fn build_v2() -> Value {
     }
     let defs: Map<String, Value> = definitions()
         .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|(k, v)| (k.clone(), v2_definition(v)))
         .collect();
     json!({
         "definitions": defs,
@@ -218,6 +218,16 @@ fn build_v2() -> Value {
         "securityDefinitions": security_scheme(),
         "swagger": "2.0"
     })
+}
+
+/// Swagger 2.0 has no `oneOf`; upstream describes the apiextensions "or" types
+/// (JSONSchemaPropsOrArray and friends) by their description alone.
+fn v2_definition(schema: &Value) -> Value {
+    let mut out = schema.clone();
+    if let Some(obj) = out.as_object_mut() {
+        obj.remove("oneOf");
+    }
+    out
 }
 
 fn build_v3(key: &str) -> Option<Value> {
@@ -585,6 +595,17 @@ mod tests {
             Some(&json!("post"))
         );
         assert!(openapi_v2_json("v1.33.0").len() > 100_000);
+        let defs = doc.get("definitions").and_then(Value::as_object);
+        let with_one_of: Vec<&String> = defs
+            .into_iter()
+            .flatten()
+            .filter(|(_, d)| d.get("oneOf").is_some())
+            .map(|(name, _)| name)
+            .collect();
+        assert!(
+            with_one_of.is_empty(),
+            "swagger 2.0 has no oneOf: {with_one_of:?}"
+        );
     }
 
     #[test]

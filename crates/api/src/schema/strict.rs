@@ -284,6 +284,79 @@ mod tests {
     }
 
     #[test]
+    fn realistic_objects_of_other_kinds_have_no_problems() {
+        let cases = [
+            (
+                "",
+                "v1",
+                "Service",
+                r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+              "spec": {"selector": {"app": "web"}, "type": "ClusterIP",
+                       "ports": [{"name": "http", "port": 80, "targetPort": "http"}, {"port": 443, "targetPort": 8443}]}}"#,
+            ),
+            (
+                "batch",
+                "v1",
+                "CronJob",
+                r#"{"spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {
+              "backoffLimit": 2, "template": {"spec": {"restartPolicy": "OnFailure",
+              "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]}}}}}}"#,
+            ),
+            (
+                "autoscaling",
+                "v2",
+                "HorizontalPodAutoscaler",
+                r#"{"spec": {"minReplicas": 1, "maxReplicas": 5,
+              "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+              "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                           "target": {"type": "Utilization", "averageUtilization": 80}}}]}}"#,
+            ),
+            (
+                "networking.k8s.io",
+                "v1",
+                "Ingress",
+                r#"{"spec": {"ingressClassName": "nginx", "rules": [{"host": "a.example",
+              "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                                  "backend": {"service": {"name": "s", "port": {"number": 80}}}}]}}]}}"#,
+            ),
+            (
+                "rbac.authorization.k8s.io",
+                "v1",
+                "Role",
+                r#"{"rules": [{"apiGroups": [""], "resources": ["pods"],
+              "verbs": ["get", "list"]}]}"#,
+            ),
+            (
+                "",
+                "v1",
+                "ResourceQuota",
+                r#"{"spec": {"hard": {"pods": "10", "requests.cpu": 4}}}"#,
+            ),
+            (
+                "autoscaling",
+                "v1",
+                "Scale",
+                r#"{"apiVersion": "autoscaling/v1", "kind": "Scale",
+              "metadata": {"name": "web"}, "spec": {"replicas": 2}}"#,
+            ),
+            (
+                "apps",
+                "v1",
+                "DeleteOptions",
+                r#"{"kind": "DeleteOptions", "apiVersion": "v1",
+              "propagationPolicy": "Foreground", "preconditions": {"uid": "x"}}"#,
+            ),
+        ];
+        for (group, version, kind, body) in cases {
+            assert_eq!(
+                strict_problems(group, version, kind, body.as_bytes()),
+                Vec::<String>::new(),
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
     fn problems_are_reported_at_upstream_paths() {
         let cases: &[(&str, &str, &str, &[&str])] = &[
             (
