@@ -14,7 +14,7 @@
 //!
 //! References use the OpenAPI v2 form `#/definitions/<name>`; the v3 documents rewrite them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use k8s_openapi::schemars::generate::SchemaSettings;
@@ -176,27 +176,19 @@ impl Definitions {
             .into_generator();
         let kind_defs = types::generate(&mut generator);
         types::generate_extra(&mut generator);
-        let generated = generator.take_definitions(false);
-
-        let mut sorted: Vec<(String, Value)> = generated.into_iter().collect();
-        sorted.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut defs: Map<String, Value> = sorted.into_iter().collect();
-
-        for (name, schema) in defs.iter_mut() {
+        // Sorted by name, as upstream serves them.
+        let mut sorted: BTreeMap<String, Value> =
+            generator.take_definitions(false).into_iter().collect();
+        for (name, schema) in sorted.iter_mut() {
             fix_upstream_differences(name, schema);
             add_patch_metadata(name, schema);
         }
-
         let mut kinds: Vec<KindEntry> = kind_defs.iter().map(entry).collect();
-        let lists = list_kinds(&kind_defs);
-        for (entry, schema) in lists {
-            defs.insert(entry.definition.clone(), schema);
+        for (entry, schema) in list_kinds(&kind_defs) {
+            sorted.insert(entry.definition.clone(), schema);
             kinds.push(entry);
         }
-        let mut sorted: Vec<(String, Value)> = std::mem::take(&mut defs).into_iter().collect();
-        sorted.sort_by(|a, b| a.0.cmp(&b.0));
-        defs = sorted.into_iter().collect();
-
+        let mut defs: Map<String, Value> = sorted.into_iter().collect();
         add_group_version_kinds(&mut defs, &kinds);
         Definitions { defs, kinds }
     }

@@ -374,16 +374,16 @@ fn response_schema(response: &Response, flavor: Flavor) -> Value {
     match response {
         Response::Object(d) | Response::List(d) => flavor.reference(d),
         Response::Watch => flavor.reference(WATCH_EVENT),
-        Response::Text => json!({ "type": "string" }),
+        Response::Text | Response::Log => json!({ "type": "string" }),
     }
 }
 
 fn response_types(op: &Operation) -> &'static [&'static str] {
-    match (&op.response, op.id.contains("Log")) {
-        (Response::List(_) | Response::Watch, _) => STREAM_TYPES,
-        (Response::Text, true) => &["text/plain", "application/json", "application/yaml"],
-        (Response::Text, false) => &["*/*"],
-        (Response::Object(_), _) => OBJECT_TYPES,
+    match &op.response {
+        Response::List(_) | Response::Watch => STREAM_TYPES,
+        Response::Log => &["text/plain", "application/json", "application/yaml"],
+        Response::Text => &["*/*"],
+        Response::Object(_) => OBJECT_TYPES,
     }
 }
 

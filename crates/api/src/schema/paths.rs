@@ -71,8 +71,10 @@ pub enum Response {
     List(String),
     /// A stream of watch events.
     Watch,
-    /// Free text (logs, exec, proxy).
+    /// Free text (exec, attach, port-forward, proxy).
     Text,
+    /// A container log.
+    Log,
 }
 
 /// A group, version and kind.
@@ -590,6 +592,7 @@ fn subresource_paths(
     if s.name == "log" {
         let op = Operation {
             params: LOG_PARAMS,
+            response: Response::Log,
             ..base(
                 "get",
                 format!("read{}{}{}{}", names.gv, names.ns, r.kind, suffix),
@@ -660,7 +663,7 @@ pub fn referenced_definitions(item: &PathItem) -> Vec<String> {
         match &op.response {
             Response::Object(d) | Response::List(d) => out.push(d.clone()),
             Response::Watch => out.push(WATCH_EVENT.to_string()),
-            Response::Text => {}
+            Response::Text | Response::Log => {}
         }
     }
     out
