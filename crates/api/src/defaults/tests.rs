@@ -451,16 +451,32 @@ fn missing_required_fields_are_not_invented() {
 }
 
 #[test]
+fn numeric_quantities_decode_and_feed_requests() {
+    // kubectl turns YAML `cpu: 1` into a JSON number; upstream accepts it as a quantity.
+    let got = defaulted(
+        "",
+        "v1",
+        "Pod",
+        json!({"spec": {"containers": [{"name": "c", "image": "x:1", "resources": {"limits": {"cpu": 1}}}]}}),
+    );
+    assert_eq!(
+        got["spec"]["containers"][0]["resources"],
+        json!({"limits": {"cpu": 1}, "requests": {"cpu": "1"}})
+    );
+}
+
+#[test]
 fn mismatched_api_version_in_body_does_not_block_defaulting() {
+    // The caller chose the type; a wrong apiVersion is validation's to report, not ours to drop.
     let got = defaulted(
         "",
         "v1",
         "Secret",
-        json!({"apiVersion": "v1", "kind": "Secret"}),
+        json!({"apiVersion": "apps/v1", "kind": "Secret"}),
     );
     assert_eq!(
         got,
-        json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque"})
+        json!({"apiVersion": "apps/v1", "kind": "Secret", "type": "Opaque"})
     );
 }
 

@@ -201,3 +201,262 @@ pub(super) fn row(obj: &Value, now: Timestamp) -> Vec<Value> {
         json!(readiness_gates),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use crate::table::row;
+    use crate::table::tests::{meta, now};
+
+    fn pod(status: Value) -> Value {
+        json!({"metadata": meta("p"), "spec": {"containers": [{"name": "a"}]}, "status": status})
+    }
+
+    /// The READY, STATUS and RESTARTS cells.
+    fn pod_summary(obj: &Value) -> (String, String, String) {
+        let cells = row("", "Pod", obj, now());
+        let s = |i: usize| cells[i].as_str().unwrap_or_default().to_string();
+        (s(1), s(2), s(3))
+    }
+
+    #[test]
+    fn pod_status_cells_match_kubectl() {
+        let running = json!({"running": {"startedAt": "2024-05-01T11:51:00Z"}});
+        let cases: Vec<(&str, Value, (&str, &str, &str))> = vec![
+            (
+                "running and ready",
+                pod(json!({"phase": "Running",
+                "containerStatuses": [{"name": "a", "ready": true, "restartCount": 0, "state": running}]})),
+                ("1/1", "Running", "0"),
+            ),
+            (
+                "pending without statuses",
+                pod(json!({"phase": "Pending"})),
+                ("0/1", "Pending", "0"),
+            ),
+            (
+                "container creating",
+                pod(json!({"phase": "Pending",
+                "containerStatuses": [{"name": "a", "ready": false, "restartCount": 0,
+                    "state": {"waiting": {"reason": "ContainerCreating"}}}]})),
+                ("0/1", "ContainerCreating", "0"),
+            ),
+            (
+                "crash loop with last restart age",
+                pod(json!({"phase": "Running",
+                "containerStatuses": [{"name": "a", "ready": false, "restartCount": 5,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                        "finishedAt": "2024-05-01T11:58:00Z"}}}]})),
+                ("0/1", "CrashLoopBackOff", "5 (2m ago)"),
+            ),
+            (
+                "completed",
+                pod(json!({"phase": "Succeeded",
+                "containerStatuses": [{"name": "a", "ready": false, "restartCount": 0,
+                    "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]})),
+                ("0/1", "Completed", "0"),
+            ),
+            (
+                "terminated without reason",
+                pod(json!({"phase": "Failed",
+                "containerStatuses": [{"name": "a", "state": {"terminated": {"exitCode": 137}}}]})),
+                ("0/1", "ExitCode:137", "0"),
+            ),
+            (
+                "terminated by signal",
+                pod(json!({"phase": "Failed",
+                "containerStatuses": [{"name": "a", "state": {"terminated": {"exitCode": 0, "signal": 9}}}]})),
+                ("0/1", "Signal:9", "0"),
+            ),
+            (
+                "evicted",
+                pod(json!({"phase": "Failed", "reason": "Evicted"})),
+                ("0/1", "Evicted", "0"),
+            ),
+            (
+                "scheduling gated",
+                pod(json!({"phase": "Pending",
+                "conditions": [{"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}]})),
+                ("0/1", "SchedulingGated", "0"),
+            ),
+        ];
+        for (name, obj, (ready, status, restarts)) in cases {
+            assert_eq!(
+                pod_summary(&obj),
+                (ready.into(), status.into(), restarts.into()),
+                "{name}"
+            );
+        }
+    }
+
+    fn init_pod(init_statuses: Value, extra_status: Value) -> Value {
+        let mut status = json!({"phase": "Pending", "initContainerStatuses": init_statuses,
+            "containerStatuses": [{"name": "a", "state": {"waiting": {"reason": "PodInitializing"}}}]});
+        if let (Some(s), Some(e)) = (status.as_object_mut(), extra_status.as_object()) {
+            s.extend(e.clone());
+        }
+        json!({"metadata": meta("p"), "spec": {
+            "initContainers": [{"name": "i1"}, {"name": "i2"}],
+            "containers": [{"name": "a"}]}, "status": status})
+    }
+
+    #[test]
+    fn pod_init_container_progress_matches_kubectl() {
+        let done = json!({"terminated": {"exitCode": 0, "reason": "Completed"}});
+        let cases: Vec<(&str, Value, &str, &str)> = vec![
+            (
+                "first init running",
+                init_pod(
+                    json!([
+                {"name": "i1", "state": {"running": {}}}, {"name": "i2", "state": {"waiting": {"reason": "PodInitializing"}}}]),
+                    json!({}),
+                ),
+                "Init:0/2",
+                "0",
+            ),
+            (
+                "second init running",
+                init_pod(
+                    json!([
+                {"name": "i1", "state": done}, {"name": "i2", "state": {"running": {}}}]),
+                    json!({}),
+                ),
+                "Init:1/2",
+                "0",
+            ),
+            (
+                "init crash loop counts init restarts",
+                init_pod(
+                    json!([
+                {"name": "i1", "restartCount": 3, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {"terminated": {"exitCode": 1, "finishedAt": "2024-05-01T11:59:00Z"}}}]),
+                    json!({}),
+                ),
+                "Init:CrashLoopBackOff",
+                "3 (60s ago)",
+            ),
+            (
+                "init failed with reason",
+                init_pod(
+                    json!([
+                {"name": "i1", "state": {"terminated": {"exitCode": 2, "reason": "Error"}}}]),
+                    json!({}),
+                ),
+                "Init:Error",
+                "0",
+            ),
+            (
+                "init failed with exit code",
+                init_pod(
+                    json!([
+                {"name": "i1", "state": {"terminated": {"exitCode": 2}}}]),
+                    json!({}),
+                ),
+                "Init:ExitCode:2",
+                "0",
+            ),
+            (
+                "init killed by signal",
+                init_pod(
+                    json!([
+                {"name": "i1", "state": {"terminated": {"exitCode": 1, "signal": 15}}}]),
+                    json!({}),
+                ),
+                "Init:Signal:15",
+                "0",
+            ),
+            (
+                "initialized condition shows containers",
+                init_pod(
+                    json!([
+                {"name": "i1", "state": {"running": {}}}]),
+                    json!({"conditions": [{"type": "Initialized", "status": "True"}]}),
+                ),
+                "PodInitializing",
+                "0",
+            ),
+        ];
+        for (name, obj, status, restarts) in cases {
+            let (_, s, r) = pod_summary(&obj);
+            assert_eq!((s.as_str(), r.as_str()), (status, restarts), "{name}");
+        }
+    }
+
+    #[test]
+    fn pod_sidecars_count_as_containers() {
+        let running = json!({"running": {}});
+        let obj = json!({"metadata": meta("p"), "spec": {
+            "initContainers": [{"name": "side", "restartPolicy": "Always"}],
+            "containers": [{"name": "a"}]},
+            "status": {"phase": "Running",
+                "initContainerStatuses": [{"name": "side", "started": true, "ready": true, "restartCount": 2,
+                    "state": running,
+                    "lastState": {"terminated": {"exitCode": 1, "finishedAt": "2024-05-01T11:00:00Z"}}}],
+                "containerStatuses": [{"name": "a", "ready": true, "restartCount": 1, "state": running}]}});
+        assert_eq!(
+            pod_summary(&obj),
+            ("2/2".into(), "Running".into(), "3 (60m ago)".into())
+        );
+    }
+
+    #[test]
+    fn pod_completed_container_with_running_sibling_reads_running_or_not_ready() {
+        for (ready_condition, want) in [("True", "Running"), ("False", "NotReady")] {
+            let obj = json!({"metadata": meta("p"), "spec": {"containers": [{"name": "a"}, {"name": "b"}]},
+                "status": {"phase": "Running",
+                    "conditions": [{"type": "Ready", "status": ready_condition}],
+                    "containerStatuses": [
+                        {"name": "a", "ready": true, "state": {"running": {}}},
+                        {"name": "b", "ready": false, "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]}});
+            assert_eq!(pod_summary(&obj).1, want);
+        }
+    }
+
+    #[test]
+    fn pod_deletion_reads_terminating_or_unknown() {
+        let cases = [
+            (json!({"phase": "Running"}), "Terminating"),
+            (json!({"phase": "Succeeded"}), "Succeeded"),
+            (json!({"phase": "Running", "reason": "NodeLost"}), "Unknown"),
+        ];
+        for (status, want) in cases {
+            let mut obj = pod(status);
+            obj["metadata"]["deletionTimestamp"] = json!("2024-05-01T11:59:00Z");
+            assert_eq!(pod_summary(&obj).1, want);
+        }
+    }
+
+    #[test]
+    fn pod_wide_cells() {
+        let obj = json!({"metadata": meta("p"),
+            "spec": {"containers": [{"name": "a"}], "nodeName": "n1",
+                "readinessGates": [{"conditionType": "x/one"}, {"conditionType": "x/two"}]},
+            "status": {"phase": "Running", "podIPs": [{"ip": "10.0.0.5"}, {"ip": "fd00::5"}],
+                "conditions": [{"type": "x/one", "status": "True"}, {"type": "x/two", "status": "False"}]}});
+        assert_eq!(
+            row("", "Pod", &obj, now()),
+            [
+                json!("p"),
+                json!("0/1"),
+                json!("Running"),
+                json!("0"),
+                json!("10m"),
+                json!("10.0.0.5"),
+                json!("n1"),
+                json!("<none>"),
+                json!("1/2")
+            ]
+        );
+        assert_eq!(
+            row("", "Pod", &pod(json!({})), now())[5..],
+            [
+                json!("<none>"),
+                json!("<none>"),
+                json!("<none>"),
+                json!("<none>")
+            ]
+        );
+    }
+}

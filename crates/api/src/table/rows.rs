@@ -523,9 +523,13 @@ fn load_balancer(obj: &Value) -> String {
 
 fn service(c: &Ctx<'_>) -> Vec<Value> {
     let type_ = c.s(&["spec", "type"]);
+    // Upstream's registry always fills clusterIPs from clusterIP; read the latter for objects
+    // stored without it.
     let cluster_ip = arr_at(c.obj, &["spec", "clusterIPs"])
         .first()
         .and_then(Value::as_str)
+        .or_else(|| get(c.obj, &["spec", "clusterIP"]).and_then(Value::as_str))
+        .filter(|ip| !ip.is_empty())
         .unwrap_or("<none>");
     let external: Vec<&str> = arr_at(c.obj, &["spec", "externalIPs"])
         .iter()
