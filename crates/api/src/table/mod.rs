@@ -60,6 +60,19 @@ pub fn row(
     rows::for_kind(group, kind, &ctx).unwrap_or_else(|| default_row(obj))
 }
 
+/// The row's meta.k8s.io/v1 TableRowConditions: upstream marks finished pods `Completed`.
+pub fn row_conditions(group: &str, kind: &str, obj: &Value) -> Vec<Value> {
+    if (group, kind) != ("", "Pod") {
+        return Vec::new();
+    }
+    let (reason, message) = match format::str_at(obj, &["status", "phase"]) {
+        "Succeeded" => ("Succeeded", "The pod has completed successfully."),
+        "Failed" => ("Failed", "The pod failed."),
+        _ => return Vec::new(),
+    };
+    vec![json!({"type": "Completed", "status": "True", "reason": reason, "message": message})]
+}
+
 /// Upstream's human duration (`translateTimestampSince` / `duration.HumanDuration`): "5s", "3m2s", "2d3h", "<unknown>".
 pub fn human_duration(d: std::time::Duration) -> String {
     format::human(d)

@@ -5,7 +5,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use super::{columns, human_duration, row};
+use super::{columns, human_duration, row, row_conditions};
 use crate::catalogue::RESOURCES;
 
 pub(super) fn now() -> Timestamp {
@@ -861,4 +861,30 @@ fn column_json_has_every_field() {
         c.to_json(),
         json!({"name": "IP", "type": "string", "format": "", "description": c.description, "priority": 1})
     );
+}
+
+#[test]
+fn finished_pods_carry_a_completed_row_condition() {
+    let cases = [
+        (
+            "Succeeded",
+            json!([{"type": "Completed", "status": "True", "reason": "Succeeded",
+            "message": "The pod has completed successfully."}]),
+        ),
+        (
+            "Failed",
+            json!([{"type": "Completed", "status": "True", "reason": "Failed", "message": "The pod failed."}]),
+        ),
+        ("Running", json!([])),
+    ];
+    for (phase, want) in cases {
+        let obj = json!({"status": {"phase": phase}});
+        assert_eq!(json!(row_conditions("", "Pod", &obj)), want, "{phase}");
+    }
+    assert!(row_conditions(
+        "apps",
+        "Deployment",
+        &json!({"status": {"phase": "Failed"}})
+    )
+    .is_empty());
 }
