@@ -255,16 +255,30 @@ pub(crate) fn check_object(
 /// (`Warn`), or fails the request (`Strict`).
 pub(crate) fn field_validation(ctx: &Ctx, body: &[u8]) -> ApiResult<Vec<String>> {
     let mode = ctx.query.field_validation()?;
-    let _ = body;
-    let problems: Vec<String> = Vec::new();
+    if mode == crate::request::FieldValidation::Ignore {
+        return Ok(Vec::new());
+    }
+    let res = ctx.req.resource;
+    let ct = codec::content_type(&ctx.headers);
+    let json;
+    let body = if ct.contains("yaml") {
+        json = serde_json::to_vec(&codec::decode_yaml(body)?).unwrap_or_default();
+        &json[..]
+    } else {
+        body
+    };
+    let problems = rkube_api::schema::strict_problems(res.group, res.version, res.kind, body);
     match mode {
-        crate::request::FieldValidation::Ignore => Ok(Vec::new()),
-        crate::request::FieldValidation::Warn => Ok(problems),
-        crate::request::FieldValidation::Strict if problems.is_empty() => Ok(Vec::new()),
-        crate::request::FieldValidation::Strict => Err(ApiError::bad_request(format!(
-            "strict decoding error: {}",
-            problems.join(", ")
-        ))),
+        crate::request::FieldValidation::Strict if !problems.is_empty() => {
+            Err(ApiError::bad_request(format!(
+                "{kind} in version \"{v}\" cannot be handled as a {kind}: {msg}",
+                kind = res.kind,
+                v = res.version,
+                msg = rkube_api::schema::strict_error_message(&problems)
+            )))
+        }
+        crate::request::FieldValidation::Strict => Ok(Vec::new()),
+        _ => Ok(problems),
     }
 }
 
