@@ -7,6 +7,9 @@
 
 use std::cmp::Ordering;
 
+/// The most digits arithmetic will spell out to align two exponents.
+const MAX_ALIGNED_DIGITS: usize = 4096;
+
 /// `digits × 10^exp`, with no leading or trailing zero digits; zero has no digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub(crate) struct Decimal {
@@ -125,6 +128,69 @@ impl Decimal {
             }
         }
         Self::normalized(digits, scale)
+    }
+
+    /// Both values' digits aligned to the smaller exponent, least significant first, or
+    /// `None` when aligning would need more than `MAX_ALIGNED_DIGITS` digits.
+    fn aligned(&self, other: &Self) -> Option<(Vec<u8>, Vec<u8>, i64)> {
+        let exp = self.exp.min(other.exp);
+        let widen = |d: &Decimal| -> Option<Vec<u8>> {
+            let pad = usize::try_from(d.exp.checked_sub(exp)?).ok()?;
+            if pad.checked_add(d.digits.len())? > MAX_ALIGNED_DIGITS {
+                return None;
+            }
+            let mut v = vec![0; pad];
+            v.extend(d.digits.iter().rev());
+            Some(v)
+        };
+        Some((widen(self)?, widen(other)?, exp))
+    }
+
+    /// `self + other`, or `None` when the exponents are too far apart to add exactly
+    /// in bounded memory.
+    pub(crate) fn checked_add(&self, other: &Self) -> Option<Self> {
+        if self.is_zero() || other.is_zero() {
+            return Some(if self.is_zero() {
+                other.clone()
+            } else {
+                self.clone()
+            });
+        }
+        let (a, b, exp) = self.aligned(other)?;
+        let mut out = Vec::with_capacity(a.len().max(b.len()) + 1);
+        let mut carry = 0;
+        for i in 0..a.len().max(b.len()) {
+            let v = a.get(i).copied().unwrap_or(0) + b.get(i).copied().unwrap_or(0) + carry;
+            out.push(v % 10);
+            carry = v / 10;
+        }
+        if carry > 0 {
+            out.push(carry);
+        }
+        out.reverse();
+        Some(Self::normalized(out, exp))
+    }
+
+    /// `self - other` for `self >= other`, or `None` as for [`checked_add`](Self::checked_add).
+    pub(crate) fn checked_sub(&self, other: &Self) -> Option<Self> {
+        if other.is_zero() {
+            return Some(self.clone());
+        }
+        let (a, b, exp) = self.aligned(other)?;
+        let mut out = Vec::with_capacity(a.len());
+        let mut borrow = 0;
+        for (i, d) in a.iter().enumerate() {
+            let sub = b.get(i).copied().unwrap_or(0) + borrow;
+            if *d >= sub {
+                out.push(d - sub);
+                borrow = 0;
+            } else {
+                out.push(d + 10 - sub);
+                borrow = 1;
+            }
+        }
+        out.reverse();
+        Some(Self::normalized(out, exp))
     }
 
     /// The number of digits before the decimal point, i.e. the magnitude's order.
@@ -249,6 +315,33 @@ mod tests {
                 assert_eq!(a.cmp(b), i.cmp(&j), "{a:?} vs {b:?}");
             }
         }
+    }
+
+    #[test]
+    fn sums_and_differences_are_exact() {
+        let cases: &[(Decimal, Decimal, Decimal, Decimal)] = &[
+            (d("1", "5"), d("", "25"), d("1", "75"), d("1", "25")),
+            (d("999", ""), d("1", ""), d("1000", ""), d("998", "")),
+            (d("1", ""), d("", ""), d("1", ""), d("1", "")),
+            (d("1", ""), d("1", ""), d("2", ""), d("", "")),
+            (
+                d("1000", ""),
+                d("", "001"),
+                d("1000", "001"),
+                d("999", "999"),
+            ),
+        ];
+        for (a, b, sum, diff) in cases {
+            assert_eq!(a.checked_add(b).as_ref(), Some(sum), "{a:?} + {b:?}");
+            assert_eq!(b.checked_add(a).as_ref(), Some(sum), "{b:?} + {a:?}");
+            assert_eq!(a.checked_sub(b).as_ref(), Some(diff), "{a:?} - {b:?}");
+        }
+        let huge = Decimal::from_u128(1).scale10(1_000_000);
+        assert_eq!(huge.checked_add(&d("1", "")), None);
+        assert_eq!(
+            huge.checked_add(&huge),
+            Some(Decimal::from_u128(2).scale10(1_000_000))
+        );
     }
 
     #[test]

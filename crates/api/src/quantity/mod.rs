@@ -368,6 +368,52 @@ impl Quantity {
         }
     }
 
+    /// `self + other` (upstream's `Add`): the format stays this one's unless this is zero.
+    /// `None` only when the two exponents are so far apart (beyond thousands of digits)
+    /// that the exact sum is not worth spelling out.
+    pub fn checked_add(&self, other: &Quantity) -> Option<Quantity> {
+        let format = if self.is_zero() {
+            other.format
+        } else {
+            self.format
+        };
+        let (negative, magnitude) = if self.negative == other.negative {
+            (self.negative, self.magnitude.checked_add(&other.magnitude)?)
+        } else if self.magnitude >= other.magnitude {
+            (self.negative, self.magnitude.checked_sub(&other.magnitude)?)
+        } else {
+            (
+                other.negative,
+                other.magnitude.checked_sub(&self.magnitude)?,
+            )
+        };
+        Some(Quantity {
+            negative: negative && !magnitude.is_zero(),
+            magnitude,
+            format,
+            original: None,
+        })
+    }
+
+    /// `self - other` (upstream's `Sub`), as [`checked_add`](Self::checked_add).
+    pub fn checked_sub(&self, other: &Quantity) -> Option<Quantity> {
+        let mut sum = self.checked_add(&other.negated())?;
+        if self.is_zero() {
+            sum.format = other.format;
+        }
+        Some(sum)
+    }
+
+    /// `-self` (upstream's `Neg`).
+    pub fn negated(&self) -> Quantity {
+        Quantity {
+            negative: !self.negative && !self.is_zero(),
+            magnitude: self.magnitude.clone(),
+            format: self.format,
+            original: None,
+        }
+    }
+
     /// The canonical form, ignoring a kept input string (upstream's `CanonicalizeBytes`).
     pub fn canonical(&self) -> String {
         if self.is_zero() {
@@ -804,6 +850,34 @@ mod tests {
         assert_eq!(Quantity::try_from(&k).map(|v| v.milli_value()), Ok(500));
         let back = k8s_openapi::apimachinery::pkg::api::resource::Quantity::from(&q("0.5"));
         assert_eq!(back.0, "500m");
+    }
+
+    #[test]
+    fn arithmetic_is_exact_and_keeps_the_first_format() {
+        let cases: &[(&str, &str, &str, &str)] = &[
+            ("1", "500m", "1500m", "500m"),
+            ("1Gi", "512Mi", "1536Mi", "512Mi"),
+            ("100m", "1", "1100m", "-900m"),
+            ("0", "1Ki", "1Ki", "-1Ki"),
+            ("1Ki", "1Ki", "2Ki", "0"),
+            ("-1", "-2", "-3", "1"),
+            ("1e3", "1", "1001", "999"),
+            (
+                "1n",
+                "1E",
+                "1000000000000000000000000001n",
+                "-999999999999999999999999999n",
+            ),
+        ];
+        for (a, b, sum, diff) in cases {
+            let got_sum = q(a).checked_add(&q(b)).map(|v| v.to_string());
+            let got_diff = q(a).checked_sub(&q(b)).map(|v| v.to_string());
+            assert_eq!(got_sum.as_deref(), Some(*sum), "{a} + {b}");
+            assert_eq!(got_diff.as_deref(), Some(*diff), "{a} - {b}");
+        }
+        assert_eq!(q("1e999999").checked_add(&q("1")), None);
+        assert_eq!(q("2").negated().to_string(), "-2");
+        assert_eq!(q("0").negated().sign(), 0);
     }
 
     #[test]

@@ -404,6 +404,16 @@ impl std::str::FromStr for LabelSelector {
     }
 }
 
+/// Upstream's `FormatLabelSelector`, as table printers show selectors: the string form,
+/// `<none>` when it is empty (or nil), `<error>` when the selector is invalid.
+pub fn format_label_selector(selector: Option<&metav1::LabelSelector>) -> String {
+    match LabelSelector::from_typed(selector) {
+        Ok(s) if s.requirements.is_empty() => "<none>".to_string(),
+        Ok(s) => s.to_string(),
+        Err(_) => "<error>".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -558,6 +568,21 @@ mod tests {
         }
         let none = LabelSelector::from_typed(None).ok();
         assert_eq!(none, Some(LabelSelector::nothing()));
+    }
+
+    #[test]
+    fn selectors_format_for_tables() {
+        let typed = |k: &str, v: &str| metav1::LabelSelector {
+            match_labels: Some([(k.to_string(), v.to_string())].into()),
+            match_expressions: None,
+        };
+        assert_eq!(format_label_selector(None), "<none>");
+        assert_eq!(
+            format_label_selector(Some(&metav1::LabelSelector::default())),
+            "<none>"
+        );
+        assert_eq!(format_label_selector(Some(&typed("app", "web"))), "app=web");
+        assert_eq!(format_label_selector(Some(&typed("app", "a b"))), "<error>");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::field_error::ErrorList;
 
 pub use field::{FieldOperator, FieldRequirement, FieldSelector};
 pub use field_sets::{convert_field_label, field_set, supported_fields};
-pub use label::{LabelSelector, Operator, Requirement};
+pub use label::{format_label_selector, LabelSelector, Operator, Requirement};
 
 /// Why a selector could not be parsed, built or applied. `Display` gives upstream's text.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
