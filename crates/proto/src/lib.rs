@@ -1,0 +1,1 @@
+//! Kubernetes' protobuf wire format: not written yet.
