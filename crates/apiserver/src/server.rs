@@ -96,7 +96,12 @@ impl ApiServer {
             .route("/livez/{check}", get(health))
             .route("/readyz/{check}", get(health))
             .route("/openapi/v2", get(openapi_v2))
-            .route("/openapi/v3", get(|| async { json_response(StatusCode::OK, &rkube_api::schema::openapi_v3_index()) }))
+            .route(
+                "/openapi/v3",
+                get(|| async {
+                    json_response(StatusCode::OK, &rkube_api::schema::openapi_v3_index())
+                }),
+            )
             .route("/openapi/v3/{*path}", get(openapi_v3))
             .fallback(api)
             .with_state(self.clone())
@@ -114,22 +119,37 @@ async fn health() -> Response {
 
 async fn openapi_v2(headers: http::HeaderMap) -> Response {
     // Only JSON is served; kubectl 1.27+ falls back to it, or uses v3.
-    if let Some(accept) = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()) {
+    if let Some(accept) = headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+    {
         let ranges = crate::codec::media_ranges(accept);
         let json_ok = ranges.is_empty()
-            || ranges.iter().any(|r| matches!(r.mime.as_str(), "application/json" | "*/*" | "application/*"));
+            || ranges.iter().any(|r| {
+                matches!(
+                    r.mime.as_str(),
+                    "application/json" | "*/*" | "application/*"
+                )
+            });
         if !json_ok {
             return crate::status::ApiError::not_acceptable(accept).into_response();
         }
     }
     let body = rkube_api::schema::openapi_v2_json(discovery::GIT_VERSION);
-    (StatusCode::OK, [(http::header::CONTENT_TYPE, "application/json")], body.as_ref().clone()).into_response()
+    (
+        StatusCode::OK,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        body.as_ref().clone(),
+    )
+        .into_response()
 }
 
 async fn openapi_v3(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
     match rkube_api::schema::openapi_v3_json(&path) {
         Some(doc) => {
-            let etag = rkube_api::schema::openapi_v3_hash(&path).map(|h| format!("\"{h}\"")).unwrap_or_default();
+            let etag = rkube_api::schema::openapi_v3_hash(&path)
+                .map(|h| format!("\"{h}\""))
+                .unwrap_or_default();
             (
                 StatusCode::OK,
                 [

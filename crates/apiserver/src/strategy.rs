@@ -48,6 +48,10 @@ pub fn allow_unconditional_update(res: &ResourceInfo) -> bool {
 /// Resets what a client may not set on create: status (to the kind's starting status) and
 /// the system fields of metadata.
 pub fn prepare_for_create(res: &ResourceInfo, obj: &mut Value) {
+    if res.group.is_empty() && res.kind == "Namespace" {
+        // Phase Active and the `kubernetes` finalizer the namespace controller removes.
+        rkube_api::defaults::namespace_prepare_for_create(obj);
+    }
     let Some(map) = obj.as_object_mut() else {
         return;
     };

@@ -63,13 +63,15 @@ pub(crate) fn apply_patch(
             json_patch::merge(&mut doc, patch);
         }
         PatchType::Strategic => {
-            let _ = (group, version, type_kind);
-            if !patch.is_object() {
-                return Err(ApiError::bad_request(
-                    "error decoding patch: a strategic merge patch must be a JSON object",
-                ));
-            }
-            json_patch::merge(&mut doc, patch);
+            doc = rkube_api::patch::strategic::apply(target, patch, group, version, type_kind)
+                .map_err(|e| match e.status_code() {
+                    400 => ApiError::bad_request(e.to_string()),
+                    415 => {
+                        ApiError::unsupported_media_type("application/strategic-merge-patch+json")
+                    }
+                    422 => ApiError::new(422, "Invalid", e.to_string()),
+                    _ => ApiError::internal(e.to_string()),
+                })?;
         }
         PatchType::Apply => {
             return Err(ApiError::unsupported_media_type(

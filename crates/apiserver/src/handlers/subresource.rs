@@ -53,45 +53,20 @@ fn scale_of(obj: &Value) -> Value {
     })
 }
 
-/// A selector in the query-string syntax: a LabelSelector (`matchLabels`,
-/// `matchExpressions`) or, for ReplicationControllers, a plain map.
+/// A selector in the query-string syntax: a LabelSelector, or for ReplicationControllers a
+/// plain map.
 fn selector_string(sel: &Value) -> String {
-    let mut parts = Vec::new();
-    let labels = sel
-        .get("matchLabels")
-        .or_else(|| (sel.get("matchExpressions").is_none()).then_some(sel));
-    if let Some(m) = labels.and_then(Value::as_object) {
-        for (k, v) in m {
-            if let Some(v) = v.as_str() {
-                parts.push(format!("{k}={v}"));
-            }
-        }
-    }
-    for e in sel
-        .get("matchExpressions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-        let mut values: Vec<&str> = e
-            .get("values")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        values.sort_unstable();
-        match e.get("operator").and_then(Value::as_str).unwrap_or("") {
-            "In" => parts.push(format!("{key} in ({})", values.join(","))),
-            "NotIn" => parts.push(format!("{key} notin ({})", values.join(","))),
-            "Exists" => parts.push(key.to_string()),
-            "DoesNotExist" => parts.push(format!("!{key}")),
-            _ => {}
-        }
-    }
-    parts.sort();
-    parts.join(",")
+    use rkube_api::selector::LabelSelector;
+    let typed = if sel.get("matchLabels").is_some() || sel.get("matchExpressions").is_some() {
+        serde_json::from_value(sel.clone())
+            .ok()
+            .and_then(|s| LabelSelector::from_typed(Some(&s)).ok())
+    } else {
+        serde_json::from_value(sel.clone())
+            .ok()
+            .map(|m| LabelSelector::from_set(&m))
+    };
+    typed.map(|s| s.to_string()).unwrap_or_default()
 }
 
 pub(crate) async fn get_scale(ctx: Ctx) -> ApiResult<Response> {
