@@ -10,6 +10,7 @@ use crate::strategy;
 
 /// Defaults, prepares and validates a new object.
 pub fn create(res: &ResourceInfo, obj: &mut Value) -> ApiResult<()> {
+    decode(res, obj)?;
     rkube_api::defaults::apply(res.group, res.version, res.kind, obj);
     strategy::prepare_for_create(res, obj);
     let errors = rkube_api::validation::validate_create(res.group, res.kind, obj);
@@ -28,6 +29,7 @@ pub fn update(
     old: &Value,
     subresource: Option<&str>,
 ) -> ApiResult<()> {
+    decode(res, new)?;
     rkube_api::defaults::apply(res.group, res.version, res.kind, new);
     let errors = match subresource {
         Some("status") => {
@@ -63,4 +65,15 @@ pub fn update(
     } else {
         Err(ApiError::invalid(res, object::name(new), &errors))
     }
+}
+
+/// Decodes as upstream's typed decoder: unknown and null fields dropped, wrong types a 400.
+fn decode(res: &ResourceInfo, obj: &mut Value) -> ApiResult<()> {
+    rkube_api::schema::prune(res.group, res.version, res.kind, obj).map_err(|e| {
+        ApiError::bad_request(format!(
+            "{kind} in version \"{v}\" cannot be handled as a {kind}: {e}",
+            kind = res.kind,
+            v = res.version
+        ))
+    })
 }

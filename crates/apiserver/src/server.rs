@@ -69,11 +69,15 @@ impl ApiServer {
             let prefix = object::prefix(res, None);
             caches.insert(res.storage, WatchCache::start(store.clone(), prefix).await?);
         }
-        Ok(Arc::new(ApiServer {
+        let server = Arc::new(ApiServer {
             store,
             caches,
             config,
-        }))
+        });
+        handlers::bootstrap(&server).await.map_err(|e| {
+            StoreError::Unavailable(format!("creating the system namespaces: {}", e.message))
+        })?;
+        Ok(server)
     }
 
     pub(crate) fn cache(&self, res: &ResourceInfo) -> &Arc<WatchCache> {

@@ -7,6 +7,7 @@ pub mod definitions;
 pub mod openapi;
 mod params;
 mod paths;
+pub mod prune;
 pub mod strict;
 mod types;
 
@@ -14,4 +15,5 @@ pub use definitions::{definition_name, definitions, kind_schema, Definitions, Ki
 pub use openapi::{
     openapi_v2, openapi_v2_json, openapi_v3, openapi_v3_hash, openapi_v3_index, openapi_v3_json,
 };
+pub use prune::prune;
 pub use strict::{strict_error_message, strict_problems};

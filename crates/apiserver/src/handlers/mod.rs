@@ -291,3 +291,37 @@ pub(crate) fn add_warnings(resp: &mut Response, warnings: &[String]) {
         }
     }
 }
+
+/// The namespaces every cluster has, which the API server creates at start (upstream's
+/// system-namespaces controller).
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// Creates the system namespaces that do not exist yet.
+pub(crate) async fn bootstrap(server: &Arc<ApiServer>) -> ApiResult<()> {
+    let Some(namespaces) = rkube_api::catalogue::find("", "v1", "namespaces") else {
+        return Ok(());
+    };
+    for ns in SYSTEM_NAMESPACES {
+        let ctx = Ctx {
+            server: server.clone(),
+            req: ResourceRequest {
+                resource: namespaces,
+                namespace: None,
+                name: Some((*ns).to_string()),
+                subresource: None,
+                watch_path: false,
+            },
+            query: Query::default(),
+            headers: HeaderMap::new(),
+        };
+        let obj =
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+        match write::create_object(&ctx, obj, false).await {
+            Ok(_) => {}
+            Err(e) if e.code == 409 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

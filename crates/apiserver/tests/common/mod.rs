@@ -1,0 +1,234 @@
+//! A real API server for tests: the embedded store in a temporary directory, served on a
+//! loopback port, with a kube-rs client and a raw HTTP helper for status codes and headers.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use rkube_apiserver::{ApiServer, Config};
+use rkube_store::embedded::EmbeddedStore;
+use rkube_store::Store;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub struct TestServer {
+    pub client: kube::Client,
+    pub url: String,
+    pub server: Arc<ApiServer>,
+    pub store: Arc<dyn Store>,
+    pub dir: Option<tempfile::TempDir>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// A raw response.
+pub struct Raw {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Raw {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(Config {
+            bookmark_interval: Duration::from_secs(60),
+            ..Config::default()
+        })
+        .await
+    }
+
+    pub async fn start_with(config: Config) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).await.expect("store"));
+        Self::on_store(store, dir, config).await
+    }
+
+    /// A server over an existing store (to test restarts).
+    pub async fn on_store(
+        store: Arc<dyn Store>,
+        dir: tempfile::TempDir,
+        mut config: Config,
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        config.server_address = addr.to_string();
+        let server = ApiServer::new(store.clone(), config)
+            .await
+            .expect("api server");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(rkube_apiserver::serve(
+            server.clone(),
+            listener,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        let url = format!("http://{addr}");
+        let cfg = kube::Config::new(url.parse().expect("url"));
+        let client = kube::Client::try_from(cfg).expect("client");
+        TestServer {
+            client,
+            url,
+            server,
+            store,
+            dir: Some(dir),
+            shutdown: Some(tx),
+        }
+    }
+
+    /// Sends a request straight to the router (no socket).
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Vec<u8>>,
+    ) -> Raw {
+        let mut req = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Body::from(body.into())).expect("request");
+        let resp = self.server.router().oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        Raw {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Raw {
+        self.raw(Method::GET, path, &[], Vec::new()).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Raw {
+        self.raw(
+            Method::POST,
+            path,
+            &[("content-type", "application/json")],
+            serde_json::to_vec(body).expect("json"),
+        )
+        .await
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> Raw {
+        self.raw(
+            Method::PUT,
+            path,
+            &[("content-type", "application/json")],
+            serde_json::to_vec(body).expect("json"),
+        )
+        .await
+    }
+
+    pub async fn patch(&self, path: &str, content_type: &str, body: &Value) -> Raw {
+        self.raw(
+            Method::PATCH,
+            path,
+            &[("content-type", content_type)],
+            serde_json::to_vec(body).expect("json"),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str, body: Option<&Value>) -> Raw {
+        let b = body
+            .map(|b| serde_json::to_vec(b).expect("json"))
+            .unwrap_or_default();
+        self.raw(
+            Method::DELETE,
+            path,
+            &[("content-type", "application/json")],
+            b,
+        )
+        .await
+    }
+
+    /// Stops serving; returns the store and directory for a restart.
+    pub fn stop(mut self) -> (Arc<dyn Store>, tempfile::TempDir) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let dir = self.dir.take().expect("directory");
+        (self.store.clone(), dir)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A minimal valid pod.
+pub fn pod(name: &str, labels: &[(&str, &str)]) -> Value {
+    let labels: serde_json::Map<String, Value> = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), Value::String((*v).to_string())))
+        .collect();
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
+    })
+}
+
+/// A minimal valid deployment.
+pub fn deployment(name: &str, replicas: i64) -> Value {
+    serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "image": "busybox:1.36", "ports": [{"containerPort": 80}]}]},
+            },
+        },
+    })
+}
+
+/// Polls `f` until it returns `Some`, failing after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
