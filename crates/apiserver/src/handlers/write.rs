@@ -95,11 +95,10 @@ async fn check_namespace(ctx: &Ctx, obj: &Value) -> ApiResult<()> {
     let Some(namespaces) = rkube_api::catalogue::find("", "v1", "namespaces") else {
         return Ok(());
     };
+    // Read from the store, not the cache: a namespace deleted a moment ago must already
+    // refuse new content.
     let key = object::key(namespaces, "", ns_name);
-    let ns = match ctx.server.cache(namespaces).get(&key) {
-        Some(o) => Some(o.value.clone()),
-        None => find(ctx, &key, 0).await?.map(|(v, _)| v),
-    };
+    let ns = find(ctx, &key, 0).await?.map(|(v, _)| v);
     let Some(ns) = ns else {
         return Err(ApiError::not_found(namespaces, ns_name));
     };
