@@ -11,12 +11,14 @@ mod apps;
 mod batch;
 mod container;
 mod corev1;
+mod crd;
 mod meta;
 mod names;
 mod networking;
 mod others;
 mod pod;
 mod qty;
+mod rbac;
 mod service;
 mod storage;
 
@@ -223,13 +225,13 @@ fn run(group: &str, kind: &str, obj: &Value, op: Op) -> ErrorList {
         ("storage.k8s.io", "StorageClass") => go!(storage::storage_class_rules),
         ("storage.k8s.io", "CSIDriver") => go!(storage::csi_driver_rules),
         ("storage.k8s.io", "VolumeAttachment") => go!(storage::volume_attachment_rules),
-        ("rbac.authorization.k8s.io", "Role") => go!(others::role_rules),
-        ("rbac.authorization.k8s.io", "ClusterRole") => go!(others::cluster_role_rules),
-        ("rbac.authorization.k8s.io", "RoleBinding") => go!(others::role_binding_rules),
+        ("rbac.authorization.k8s.io", "Role") => go!(rbac::role_rules),
+        ("rbac.authorization.k8s.io", "ClusterRole") => go!(rbac::cluster_role_rules),
+        ("rbac.authorization.k8s.io", "RoleBinding") => go!(rbac::role_binding_rules),
         ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
-            go!(others::cluster_role_binding_rules)
+            go!(rbac::cluster_role_binding_rules)
         }
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => go!(others::crd_rules),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => go!(crd::crd_rules),
         _ => metadata_only(op, obj, namespaced),
     }
 }
