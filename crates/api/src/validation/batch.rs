@@ -10,12 +10,12 @@ use super::meta::{
 };
 use super::names::name_is_dns_subdomain;
 use super::pod::validate_pod_template_spec;
-use super::{no_update, Cx, MetaRule, Rules};
+use super::{no_update, MetaRule, Rules};
 use crate::field_error::{ErrorList, FieldError, FieldPath};
 
 const MAX_PARALLELISM_INDEXED: i32 = 100_000;
 
-fn validate_job_spec(spec: &JobSpec, path: &FieldPath, selector_given: bool) -> ErrorList {
+fn validate_job_spec(spec: &JobSpec, path: &FieldPath) -> ErrorList {
     let mut errs = ErrorList::new();
     for (v, f) in [
         (spec.parallelism.map(i64::from), "parallelism"),
@@ -90,7 +90,6 @@ fn validate_job_spec(spec: &JobSpec, path: &FieldPath, selector_given: bool) -> 
             }
         }
     }
-    let _ = selector_given;
     errs.extend(validate_job_template(
         &spec.template,
         &path.child("template"),
@@ -116,12 +115,8 @@ fn validate_job_template(t: &PodTemplateSpec, path: &FieldPath) -> ErrorList {
 pub(crate) fn job_rules() -> Rules<Job> {
     Rules {
         meta: MetaRule::Standard(name_is_dns_subdomain),
-        create: |j, cx: &Cx| {
-            validate_job_spec(
-                &j.spec.clone().unwrap_or_default(),
-                &FieldPath::new("spec"),
-                cx.has(&["spec", "selector"]),
-            )
+        create: |j, _| {
+            validate_job_spec(&j.spec.clone().unwrap_or_default(), &FieldPath::new("spec"))
         },
         update: |n, o, _| {
             let mut errs = ErrorList::new();
@@ -297,7 +292,7 @@ fn validate_cron_job_spec(cj: &CronJob, old_schedule: Option<&str>) -> ErrorList
         &jtp.child("metadata").child("annotations"),
     ));
     let jspec = jt.spec.clone().unwrap_or_default();
-    errs.extend(validate_job_spec(&jspec, &jtp.child("spec"), false));
+    errs.extend(validate_job_spec(&jspec, &jtp.child("spec")));
     for (v, f) in [
         (
             spec.successful_jobs_history_limit,

@@ -9,6 +9,7 @@
 
 mod apps;
 mod batch;
+mod cluster;
 mod container;
 mod corev1;
 mod crd;
@@ -19,8 +20,10 @@ mod others;
 mod pod;
 mod qty;
 mod rbac;
+mod resources;
 mod service;
 mod storage;
+mod volumes;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::{Metadata, Resource};
@@ -195,14 +198,14 @@ fn run(group: &str, kind: &str, obj: &Value, op: Op) -> ErrorList {
         ("", "ConfigMap") => go!(corev1::config_map_rules),
         ("", "Secret") => go!(corev1::secret_rules),
         ("", "Namespace") => go!(corev1::namespace_rules),
-        ("", "Node") => go!(corev1::node_rules),
+        ("", "Node") => go!(cluster::node_rules),
         ("", "PersistentVolumeClaim") => go!(storage::pvc_rules),
         ("", "PersistentVolume") => go!(storage::pv_rules),
         ("", "ServiceAccount") => go!(corev1::service_account_rules),
         ("", "Endpoints") => go!(service::endpoints_rules),
         ("", "Event") => go!(corev1::event_rules),
-        ("", "LimitRange") => go!(corev1::limit_range_rules),
-        ("", "ResourceQuota") => go!(corev1::resource_quota_rules),
+        ("", "LimitRange") => go!(cluster::limit_range_rules),
+        ("", "ResourceQuota") => go!(cluster::resource_quota_rules),
         ("apps", "Deployment") => go!(apps::deployment_rules),
         ("apps", "ReplicaSet") => go!(apps::replica_set_rules),
         ("apps", "StatefulSet") => go!(apps::stateful_set_rules),

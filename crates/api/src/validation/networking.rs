@@ -8,8 +8,8 @@ use k8s_openapi::api::networking::v1::{
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::cluster::is_cidr;
 use super::container::{enum_field, PROTOCOLS};
-use super::corev1::is_cidr;
 use super::meta::{immutable, json, validate_label_selector};
 use super::names::{
     is_dns1123_label, is_dns1123_subdomain, is_qualified_name, is_valid_port_name,
@@ -451,8 +451,7 @@ pub(crate) fn endpoint_slice_rules() -> Rules<EndpointSlice> {
                         errs.push(FieldError::invalid(&p.child("nodeName"), n, &m));
                     }
                 }
-                for (k, v) in e.deprecated_topology.iter().flatten() {
-                    let _ = v;
+                for k in e.deprecated_topology.iter().flat_map(|t| t.keys()) {
                     for m in is_qualified_name(k) {
                         errs.push(FieldError::invalid(
                             &p.child("deprecatedTopology"),

@@ -351,8 +351,7 @@ pub(crate) fn events_v1_rules() -> Rules<Event> {
                     ));
                 }
             }
-            if let Some(n) = e.note.as_deref().filter(|n| n.len() > 1024) {
-                let _ = n;
+            if e.note.as_deref().is_some_and(|n| n.len() > 1024) {
                 errs.push(FieldError::invalid(
                     &FieldPath::new("note"),
                     "",

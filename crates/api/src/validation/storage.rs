@@ -293,13 +293,12 @@ pub(crate) fn pv_rules() -> Rules<PersistentVolume> {
                 n.spec.clone().unwrap_or_default(),
                 o.spec.clone().unwrap_or_default(),
             );
-            for ((name, a), (_, b)) in pv_sources(&ns).into_iter().zip(pv_sources(&os)) {
+            for ((_, a), (_, b)) in pv_sources(&ns).into_iter().zip(pv_sources(&os)) {
                 if a != b {
                     errs.push(FieldError::forbidden(
                         &FieldPath::new("spec").child("persistentvolumesource"),
                         "spec.persistentvolumesource is immutable after creation",
                     ));
-                    let _ = name;
                     break;
                 }
             }
