@@ -232,6 +232,8 @@ pub(crate) async fn guaranteed_update(
                 ctx.name()
             )));
         }
+        // An unconditional write updates the revision read, as upstream's store does.
+        object::set_resource_version(&mut new, rev);
         object::meta_mut(&mut new)?.insert("name".into(), json!(ctx.name()));
         if res.namespaced {
             object::meta_mut(&mut new)?.insert("namespace".into(), json!(ctx.namespace()));
