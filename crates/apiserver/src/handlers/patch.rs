@@ -69,8 +69,9 @@ pub(crate) fn apply_patch(
                     415 => {
                         ApiError::unsupported_media_type("application/strategic-merge-patch+json")
                     }
-                    422 => ApiError::new(422, "Invalid", e.to_string()),
-                    _ => ApiError::internal(e.to_string()),
+                    // Upstream answers the remaining malformed patches with a 500; they are
+                    // the client's mistake, so rkube says 422.
+                    _ => ApiError::new(422, "Invalid", e.to_string()),
                 })?;
         }
         PatchType::Apply => {
