@@ -19,6 +19,7 @@ pub mod convert;
 pub mod discovery;
 pub mod filter;
 mod handlers;
+pub mod metrics;
 pub mod object;
 pub mod request;
 pub mod server;

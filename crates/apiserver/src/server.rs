@@ -46,6 +46,7 @@ pub struct ApiServer {
     pub(crate) store: Arc<dyn Store>,
     caches: HashMap<&'static str, Arc<WatchCache>>,
     pub(crate) config: Config,
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 impl std::fmt::Debug for ApiServer {
@@ -69,10 +70,12 @@ impl ApiServer {
             let prefix = object::prefix(res, None);
             caches.insert(res.storage, WatchCache::start(store.clone(), prefix).await?);
         }
+        let metrics = crate::metrics::Metrics::new();
         let server = Arc::new(ApiServer {
             store,
             caches,
             config,
+            metrics,
         });
         handlers::bootstrap(&server).await.map_err(|e| {
             StoreError::Unavailable(format!("creating the system namespaces: {}", e.message))
@@ -99,6 +102,7 @@ impl ApiServer {
             .route("/healthz/{check}", get(health))
             .route("/livez/{check}", get(health))
             .route("/readyz/{check}", get(health))
+            .route("/metrics", get(metrics))
             .route("/openapi/v2", get(openapi_v2))
             .route(
                 "/openapi/v3",
@@ -117,6 +121,18 @@ async fn health() -> Response {
         StatusCode::OK,
         [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         "ok",
+    )
+        .into_response()
+}
+
+async fn metrics(State(server): State<Arc<ApiServer>>) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        server.metrics.encode(),
     )
         .into_response()
 }

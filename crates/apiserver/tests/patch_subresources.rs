@@ -300,3 +300,46 @@ async fn discovery_lists_groups_resources_and_aggregated_documents() {
     assert_eq!(core.status, StatusCode::OK);
     assert!(core.json()["components"]["schemas"]["io.k8s.api.core.v1.Pod"].is_object());
 }
+
+#[tokio::test]
+async fn metrics_count_requests_and_watchers() {
+    let t = TestServer::start().await;
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "m"}});
+    // Through the socket, so the request passes the router like any client's.
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(t.client.clone(), "default");
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(cm).expect("cm"),
+    )
+    .await
+    .expect("create");
+    let rv = api
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("rv");
+    let stream = api.watch(&Default::default(), &rv).await.expect("watch");
+    let text = common::eventually(std::time::Duration::from_secs(5), || async {
+        let text = String::from_utf8(t.get("/metrics").await.body).expect("utf8");
+        text.contains(
+            "apiserver_registered_watchers{group=\"\",version=\"v1\",kind=\"ConfigMap\"} 1",
+        )
+        .then_some(text)
+    })
+    .await;
+    let created = text.lines().any(|l| {
+        l.starts_with("apiserver_request_total{")
+            && l.contains("verb=\"POST\"")
+            && l.contains("resource=\"configmaps\"")
+            && l.contains("code=\"201\"")
+    });
+    assert!(created, "{text}");
+    assert!(
+        text.contains("apiserver_request_duration_seconds_bucket{"),
+        "{text}"
+    );
+    drop(stream);
+}

@@ -66,18 +66,56 @@ pub(crate) async fn dispatch(server: Arc<ApiServer>, req: Request<Body>) -> Resp
                 Ok(q) => q,
                 Err(e) => return e.into_response(),
             };
+            let started = std::time::Instant::now();
+            let labels = request_labels(&rr, &parts.method, &query);
+            let metrics_server = server.clone();
             let ctx = Ctx {
                 server,
                 req: rr,
                 query,
                 headers: parts.headers,
             };
-            match resource(ctx, parts.method, body).await {
+            let resp = match resource(ctx, parts.method, body).await {
                 Ok(r) => r,
                 Err(e) => e.into_response(),
-            }
+            };
+            metrics_server
+                .metrics
+                .observe(labels, resp.status().as_u16(), started.elapsed());
+            resp
         }
         _ => ApiError::method_not_allowed().into_response(),
+    }
+}
+
+/// The labels upstream's request metrics carry: the verb as upstream names it (LIST, WATCH,
+/// GET, POST, PUT, PATCH, APPLY, DELETE, DELETECOLLECTION) and the resource's coordinates.
+fn request_labels(
+    rr: &ResourceRequest,
+    method: &Method,
+    query: &Query,
+) -> crate::metrics::DurationLabels {
+    let watching = rr.watch_path || query.flag("watch").unwrap_or(false);
+    let verb = match (method.as_str(), rr.name.is_some()) {
+        ("GET" | "HEAD", _) if watching => "WATCH",
+        ("GET" | "HEAD", false) => "LIST",
+        ("GET" | "HEAD", true) => "GET",
+        ("DELETE", false) => "DELETECOLLECTION",
+        (m, _) => m,
+    };
+    let scope = match (&rr.name, &rr.namespace) {
+        (Some(_), _) => "resource",
+        (None, Some(_)) => "namespace",
+        (None, None) => "cluster",
+    };
+    crate::metrics::DurationLabels {
+        verb: verb.to_string(),
+        group: rr.resource.group.to_string(),
+        version: rr.resource.version.to_string(),
+        resource: rr.resource.plural.to_string(),
+        subresource: rr.subresource.clone().unwrap_or_default(),
+        scope: scope.to_string(),
+        component: "apiserver".to_string(),
     }
 }
 

@@ -109,7 +109,13 @@ pub(crate) async fn watch(ctx: Ctx) -> ApiResult<Response> {
         tx,
     };
     let interval = ctx.server.config.bookmark_interval;
+    let guard = ctx.server.metrics.watcher(crate::metrics::WatchLabels {
+        group: res.group.to_string(),
+        version: res.version.to_string(),
+        kind: res.kind.to_string(),
+    });
     tokio::spawn(async move {
+        let _guard = guard;
         let _ = run(&mut w, start, send_initial == Some(true), timeout, interval).await;
     });
     let lines = tokio_stream::wrappers::ReceiverStream::new(rx);
