@@ -41,3 +41,13 @@ fi
 command -v etcd >/dev/null || { echo "setup.sh: etcd not on PATH after install" >&2; exit 1; }
 # The Rust toolchain comes with the machine image (rustup); Debian's own cargo is too old.
 command -v cargo >/dev/null || { echo "setup.sh: cargo not found; install a Rust toolchain (1.85 or newer) with rustup" >&2; exit 1; }
+
+# The Python `kubernetes` client, for the client-compatibility test, in a venv of its own.
+VENV="${RKUBE_VENV:-/var/cache/rkube-venv}"
+PY_CLIENT="kubernetes==33.1.0"
+if ! "$VENV/bin/python" -c 'import kubernetes, sys; sys.exit(kubernetes.__version__ != "33.1.0")' 2>/dev/null; then
+  echo "setup.sh: installing the Python client ($PY_CLIENT) into $VENV"
+  command -v python3 >/dev/null || { echo "setup.sh: python3 not found" >&2; exit 1; }
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "$PY_CLIENT"
+fi

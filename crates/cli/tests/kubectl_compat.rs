@@ -24,7 +24,13 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_rkube"))
             .args(["server", "--data-dir"])
             .arg(dir.path().join("data"))
-            .args(["--https-listen-port", &port.to_string(), "--bind-address", "127.0.0.1", "--write-kubeconfig"])
+            .args([
+                "--https-listen-port",
+                &port.to_string(),
+                "--bind-address",
+                "127.0.0.1",
+                "--write-kubeconfig",
+            ])
             .arg(&kubeconfig)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -32,10 +38,17 @@ impl Server {
             .expect("start rkube server");
         let deadline = Instant::now() + Duration::from_secs(30);
         while !kubeconfig.exists() {
-            assert!(Instant::now() < deadline, "rkube server wrote no kubeconfig within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "rkube server wrote no kubeconfig within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Server { child, kubeconfig, _dir: dir }
+        Server {
+            child,
+            kubeconfig,
+            _dir: dir,
+        }
     }
 }
 
@@ -53,27 +66,36 @@ fn free_port() -> u16 {
 
 /// The kubectl builds on this machine: `kubectl.1.NN` beside the `kubectl` on PATH.
 fn kubectl_builds() -> Vec<PathBuf> {
-    let Ok(out) = Command::new("sh").args(["-c", "readlink -f \"$(command -v kubectl)\""]).output() else {
+    let Ok(out) = Command::new("sh")
+        .args(["-c", "readlink -f \"$(command -v kubectl)\""])
+        .output()
+    else {
         return Vec::new();
     };
     let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if path.is_empty() {
         return Vec::new();
     }
-    let Some(dir) = Path::new(&path).parent() else { return Vec::new() };
+    let Some(dir) = Path::new(&path).parent() else {
+        return Vec::new();
+    };
     let mut builds: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(Result::ok)
                 .map(|e| e.path())
                 .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("kubectl.1.2") || n.starts_with("kubectl.1.3"))
+                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                        n.starts_with("kubectl.1.2") || n.starts_with("kubectl.1.3")
+                    })
                 })
                 .collect()
         })
         .unwrap_or_default();
     builds.sort();
+    // RKUBE_KUBECTL_ONLY=1.33 runs one build, for a quick local run.
+    if let Ok(only) = std::env::var("RKUBE_KUBECTL_ONLY") {
+        builds.retain(|b| b.to_string_lossy().ends_with(&format!("kubectl.{only}")));
+    }
     builds
 }
 
@@ -105,9 +127,13 @@ impl Kubectl<'_> {
         for (k, v) in env {
             c.env(k, v);
         }
-        c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        c.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = c.spawn().expect("run kubectl");
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
             use std::io::Write;
@@ -207,71 +233,171 @@ fn script(k: &Kubectl<'_>) {
     assert!(again.contains("deployment.apps/web unchanged"), "{again}");
 
     let yaml = k.ok(&["get", "deployment", "web", "-o", "yaml"]);
-    assert!(yaml.contains("kind: Deployment") && yaml.contains("replicas: 2"), "{yaml}");
-    let json: serde_json::Value = serde_json::from_str(&k.ok(&["get", "configmap", "settings", "-o", "json"])).expect("json");
+    assert!(
+        yaml.contains("kind: Deployment") && yaml.contains("replicas: 2"),
+        "{yaml}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&k.ok(&["get", "configmap", "settings", "-o", "json"])).expect("json");
     assert_eq!(json["data"]["mode"], "fast");
     let wide = k.ok(&["get", "pods", "-o", "wide"]);
     let header = wide.lines().next().unwrap_or_default();
-    for col in ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED NODE", "READINESS GATES"] {
+    for col in [
+        "NAME",
+        "READY",
+        "STATUS",
+        "RESTARTS",
+        "AGE",
+        "IP",
+        "NODE",
+        "NOMINATED NODE",
+        "READINESS GATES",
+    ] {
         assert!(header.contains(col), "wide header {header:?} lacks {col}");
     }
-    assert!(wide.contains("solo") && wide.contains("0/1") && wide.contains("Pending"), "{wide}");
+    assert!(
+        wide.contains("solo") && wide.contains("0/1") && wide.contains("Pending"),
+        "{wide}"
+    );
     let names = k.ok(&["get", "deployments,services", "-o", "name"]);
-    assert!(names.contains("deployment.apps/web") && names.contains("service/web"), "{names}");
+    assert!(
+        names.contains("deployment.apps/web") && names.contains("service/web"),
+        "{names}"
+    );
     let all = k.ok(&["get", "all"]);
     for want in ["pod/solo", "service/web", "deployment.apps/web"] {
         assert!(all.contains(want), "get all lacks {want}: {all}");
     }
     let pods = k.ok(&["get", "pods"]);
     let header = pods.lines().next().unwrap_or_default();
-    assert!(header.split_whitespace().collect::<Vec<_>>() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"], "{header}");
+    assert!(
+        header.split_whitespace().collect::<Vec<_>>()
+            == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+        "{header}"
+    );
 
     let described = k.ok(&["describe", "deployment", "web"]);
-    assert!(described.contains("Name:") && described.contains("web") && described.contains("8080/TCP"), "{described}");
+    assert!(
+        described.contains("Name:") && described.contains("web") && described.contains("8080/TCP"),
+        "{described}"
+    );
     let described = k.ok(&["describe", "pod", "solo"]);
     assert!(described.contains("busybox:1.36"), "{described}");
 
-    let out = k.ok(&["patch", "deployment", "web", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"busybox:1.37"}]}}}}"#]);
+    let out = k.ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"busybox:1.37"}]}}}}"#,
+    ]);
     assert!(out.contains("deployment.apps/web patched"), "{out}");
-    let ports = k.ok(&["get", "deployment", "web", "-o", "jsonpath={.spec.template.spec.containers[0].ports[0].containerPort}"]);
+    let ports = k.ok(&[
+        "get",
+        "deployment",
+        "web",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].ports[0].containerPort}",
+    ]);
     assert_eq!(ports.trim(), "8080", "strategic merge kept the ports");
-    k.ok(&["patch", "configmap", "settings", "--type=merge", "-p", r#"{"data":{"extra":"1"}}"#]);
-    k.ok(&["patch", "configmap", "settings", "--type=json", "-p", r#"[{"op":"replace","path":"/data/mode","value":"slow"}]"#]);
-    let data = k.ok(&["get", "configmap", "settings", "-o", "jsonpath={.data.mode}/{.data.extra}"]);
+    k.ok(&[
+        "patch",
+        "configmap",
+        "settings",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"extra":"1"}}"#,
+    ]);
+    k.ok(&[
+        "patch",
+        "configmap",
+        "settings",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/data/mode","value":"slow"}]"#,
+    ]);
+    let data = k.ok(&[
+        "get",
+        "configmap",
+        "settings",
+        "-o",
+        "jsonpath={.data.mode}/{.data.extra}",
+    ]);
     assert_eq!(data.trim(), "slow/1");
 
-    assert!(k.ok(&["label", "pod", "solo", "tier=front"]).contains("pod/solo labeled"));
-    assert!(k.ok(&["annotate", "pod", "solo", "note=hello"]).contains("pod/solo annotated"));
+    assert!(k
+        .ok(&["label", "pod", "solo", "tier=front"])
+        .contains("pod/solo labeled"));
+    assert!(k
+        .ok(&["annotate", "pod", "solo", "note=hello"])
+        .contains("pod/solo annotated"));
     let selected = k.ok(&["get", "pods", "-l", "tier=front", "-o", "name"]);
     assert_eq!(selected.trim(), "pod/solo");
 
-    assert!(k.ok(&["scale", "deployment", "web", "--replicas=4"]).contains("deployment.apps/web scaled"));
-    let replicas = k.ok(&["get", "deployment", "web", "-o", "jsonpath={.spec.replicas}"]);
+    assert!(k
+        .ok(&["scale", "deployment", "web", "--replicas=4"])
+        .contains("deployment.apps/web scaled"));
+    let replicas = k.ok(&[
+        "get",
+        "deployment",
+        "web",
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ]);
     assert_eq!(replicas.trim(), "4");
 
-    let out = k.ok_with(&["edit", "configmap", "settings"], &[("EDITOR", "sed -i s/slow/edited/")], None);
+    let out = k.ok_with(
+        &["edit", "configmap", "settings"],
+        &[("EDITOR", "sed -i s/slow/edited/")],
+        None,
+    );
     assert!(out.contains("configmap/settings edited"), "{out}");
-    let mode = k.ok(&["get", "configmap", "settings", "-o", "jsonpath={.data.mode}"]);
+    let mode = k.ok(&[
+        "get",
+        "configmap",
+        "settings",
+        "-o",
+        "jsonpath={.data.mode}",
+    ]);
     assert_eq!(mode.trim(), "edited");
 
     let ssa = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  a: \"1\"\n";
     let out = k.ok_with(&["apply", "--server-side", "-f", "-"], &[], Some(ssa));
-    assert!(out.contains("configmap/applied serverside-applied"), "{out}");
+    assert!(
+        out.contains("configmap/applied serverside-applied"),
+        "{out}"
+    );
 
     watch_sees_a_new_pod(k);
 
     let explained = k.ok(&["explain", "pods.spec.containers"]);
-    assert!(explained.contains("KIND:") && explained.contains("Pod") && explained.contains("containers"), "{explained}");
+    assert!(
+        explained.contains("KIND:")
+            && explained.contains("Pod")
+            && explained.contains("containers"),
+        "{explained}"
+    );
     let resources = k.ok(&["api-resources"]);
-    assert!(resources.contains("deployments") && resources.contains("deploy") && resources.contains("apps/v1"), "{resources}");
+    assert!(
+        resources.contains("deployments")
+            && resources.contains("deploy")
+            && resources.contains("apps/v1"),
+        "{resources}"
+    );
     let versions = k.ok(&["api-versions"]);
-    assert!(versions.lines().any(|l| l == "apps/v1") && versions.lines().any(|l| l == "v1"), "{versions}");
+    assert!(
+        versions.lines().any(|l| l == "apps/v1") && versions.lines().any(|l| l == "v1"),
+        "{versions}"
+    );
 
     let out = k.ok(&["delete", "pod", "solo"]);
     assert!(out.contains("pod \"solo\" deleted"), "{out}");
     let out = k.ok(&["delete", "deployment", "web"]);
     assert!(out.contains("deployment.apps \"web\" deleted"), "{out}");
-    assert!(k.ok(&["get", "deployments", "-o", "name"]).trim().is_empty());
+    assert!(k
+        .ok(&["get", "deployments", "-o", "name"])
+        .trim()
+        .is_empty());
 }
 
 fn watch_sees_a_new_pod(k: &Kubectl<'_>) {
@@ -291,7 +417,9 @@ fn watch_sees_a_new_pod(k: &Kubectl<'_>) {
         }
     });
     // The watch is open once it has printed the existing pods.
-    let first = rx.recv_timeout(Duration::from_secs(20)).expect("get -w printed the existing pods");
+    let first = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("get -w printed the existing pods");
     assert!(first.starts_with("pod/"), "{first}");
     let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: watched\nspec:\n  containers:\n  - name: c\n    image: busybox:1.36\n";
     k.ok_with(&["apply", "-f", "-"], &[], Some(pod));
@@ -315,13 +443,20 @@ fn watch_sees_a_new_pod(k: &Kubectl<'_>) {
 fn every_kubectl_build_runs_the_script() {
     let builds = kubectl_builds();
     if builds.is_empty() {
-        assert!(std::env::var("CI").is_err(), "no kubectl builds found beside kubectl on PATH");
+        assert!(
+            std::env::var("CI").is_err(),
+            "no kubectl builds found beside kubectl on PATH"
+        );
         eprintln!("no kubectl builds on this machine; skipping outside CI");
         return;
     }
     let server = Server::start();
     for bin in &builds {
-        let version = bin.file_name().and_then(|n| n.to_str()).unwrap_or("kubectl").replace("kubectl.", "");
+        let version = bin
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("kubectl")
+            .replace("kubectl.", "");
         let home = tempfile::tempdir().expect("home");
         let k = Kubectl {
             bin,
