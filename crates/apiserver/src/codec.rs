@@ -14,6 +14,10 @@ pub enum Output {
     Yaml,
     /// `application/json;as=Table;v=v1;g=meta.k8s.io`.
     Table,
+    /// `application/vnd.kubernetes.protobuf`, chosen only when the client accepts nothing
+    /// JSON-shaped: JSON is cheaper for rkube to produce, and every client that lists both
+    /// reads it.
+    Protobuf,
 }
 
 /// One media range of an `Accept` header: type and its parameters.
@@ -61,7 +65,11 @@ pub fn negotiate(headers: &HeaderMap) -> ApiResult<Output> {
     if accept.trim().is_empty() {
         return Ok(Output::Json);
     }
-    for range in media_ranges(accept) {
+    let ranges = media_ranges(accept);
+    let protobuf = ranges
+        .iter()
+        .any(|r| r.mime == "application/vnd.kubernetes.protobuf" && r.param("as").is_none());
+    for range in ranges {
         match (range.mime.as_str(), range.param("as")) {
             ("application/json", Some("Table"))
                 if range.param("g") == Some("meta.k8s.io")
@@ -73,6 +81,9 @@ pub fn negotiate(headers: &HeaderMap) -> ApiResult<Output> {
             ("application/yaml", None) => return Ok(Output::Yaml),
             _ => {}
         }
+    }
+    if protobuf {
+        return Ok(Output::Protobuf);
     }
     Err(ApiError::not_acceptable(accept))
 }
@@ -92,6 +103,9 @@ pub fn decode_body(content_type: &str, body: &[u8]) -> ApiResult<Value> {
     match content_type {
         "" | "application/json" => decode_json(body),
         "application/yaml" | "application/apply-patch+yaml" | "text/yaml" => decode_yaml(body),
+        "application/vnd.kubernetes.protobuf" => rkube_proto::decode(body).map_err(|e| {
+            ApiError::bad_request(format!("error decoding request body as protobuf: {e}"))
+        }),
         other => Err(ApiError::unsupported_media_type(other)),
     }
 }
@@ -116,6 +130,10 @@ pub fn respond(code: StatusCode, output: Output, value: &Value) -> Response {
         Output::Yaml => match serde_yaml_ng::to_string(value) {
             Ok(s) => (code, [(header::CONTENT_TYPE, "application/yaml")], s).into_response(),
             Err(e) => ApiError::internal(e.to_string()).into_response(),
+        },
+        Output::Protobuf => match rkube_proto::encode(value) {
+            Ok(b) => (code, [(header::CONTENT_TYPE, rkube_proto::CONTENT_TYPE)], b).into_response(),
+            Err(_) => json_response(code, value),
         },
         Output::Json | Output::Table => json_response(code, value),
     }
@@ -148,9 +166,12 @@ mod tests {
     }
 
     #[test]
-    fn protobuf_only_is_not_acceptable() {
-        let e = accept("application/vnd.kubernetes.protobuf").expect_err("406");
-        assert_eq!(e.code, 406);
+    fn protobuf_is_chosen_only_when_nothing_else_is_accepted() {
+        assert_eq!(
+            accept("application/vnd.kubernetes.protobuf"),
+            Ok(Output::Protobuf)
+        );
+        assert_eq!(accept("text/html").expect_err("406").code, 406);
         assert_eq!(
             accept("application/vnd.kubernetes.protobuf, application/json"),
             Ok(Output::Json)

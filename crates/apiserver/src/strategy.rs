@@ -62,6 +62,9 @@ pub fn prepare_for_create(res: &ResourceInfo, obj: &mut Value) {
             None => map.remove("status"),
         };
     }
+    if res.group == "batch" && res.kind == "Job" {
+        generate_job_selector(map);
+    }
     if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
         if tracks_generation(res) {
             meta.insert("generation".into(), json!(1));
@@ -71,6 +74,48 @@ pub fn prepare_for_create(res: &ResourceInfo, obj: &mut Value) {
         meta.remove("deletionTimestamp");
         meta.remove("deletionGracePeriodSeconds");
         meta.remove("selfLink");
+    }
+}
+
+/// Upstream's Job strategy: unless `manualSelector` is set, the selector is generated from the
+/// Job's uid and the pod template gets the matching labels.
+fn generate_job_selector(job: &mut Map<String, Value>) {
+    let uid = job
+        .get("metadata")
+        .and_then(|m| m.get("uid"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let name = job
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let Some(spec) = job.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if spec.get("manualSelector").and_then(Value::as_bool) == Some(true) || uid.is_empty() {
+        return;
+    }
+    spec.insert(
+        "selector".into(),
+        json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
+    );
+    let template = spec.entry("template").or_insert_with(|| json!({}));
+    let Some(template) = template.as_object_mut() else {
+        return;
+    };
+    let meta = template.entry("metadata").or_insert_with(|| json!({}));
+    let Some(meta) = meta.as_object_mut() else {
+        return;
+    };
+    let labels = meta.entry("labels").or_insert_with(|| json!({}));
+    if let Some(labels) = labels.as_object_mut() {
+        labels.insert("batch.kubernetes.io/controller-uid".into(), json!(uid));
+        labels.insert("batch.kubernetes.io/job-name".into(), json!(name));
+        labels.insert("controller-uid".into(), json!(uid));
+        labels.insert("job-name".into(), json!(name));
     }
 }
 
@@ -315,6 +360,23 @@ mod tests {
         assert_eq!(new["spec"]["x"], 1);
         assert_eq!(new["metadata"]["labels"]["a"], "b");
         assert_eq!(new["status"]["phase"], "Running");
+    }
+
+    #[test]
+    fn jobs_get_a_generated_selector_and_template_labels() {
+        let jobs = find("batch", "v1", "jobs").expect("jobs");
+        let mut j =
+            json!({"metadata": {"name": "j", "uid": "u-1"}, "spec": {"template": {"spec": {}}}});
+        prepare_for_create(jobs, &mut j);
+        assert_eq!(
+            j["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"],
+            "u-1"
+        );
+        assert_eq!(j["spec"]["template"]["metadata"]["labels"]["job-name"], "j");
+        let mut manual =
+            json!({"metadata": {"name": "m", "uid": "u-2"}, "spec": {"manualSelector": true}});
+        prepare_for_create(jobs, &mut manual);
+        assert!(manual["spec"].get("selector").is_none());
     }
 
     #[test]

@@ -208,12 +208,7 @@ async fn unknown_paths_methods_and_media_types_get_404_405_406_415() {
         .await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     let r = t
-        .raw(
-            Method::GET,
-            CMS,
-            &[("accept", "application/vnd.kubernetes.protobuf")],
-            Vec::new(),
-        )
+        .raw(Method::GET, CMS, &[("accept", "text/html")], Vec::new())
         .await;
     assert_eq!(r.status, StatusCode::NOT_ACCEPTABLE);
     let r = t
@@ -310,4 +305,44 @@ async fn json_patch_errors_are_reported_not_500() {
         r.status,
         String::from_utf8_lossy(&r.body)
     );
+}
+
+#[tokio::test]
+async fn protobuf_bodies_are_decoded_and_protobuf_only_clients_get_protobuf() {
+    let t = TestServer::start().await;
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "pb"}, "data": {"k": "v"}});
+    let body = rkube_proto::encode(&cm).expect("encode");
+    let headers = [
+        ("content-type", "application/vnd.kubernetes.protobuf"),
+        (
+            "accept",
+            "application/vnd.kubernetes.protobuf,application/json",
+        ),
+    ];
+    let r = t.raw(Method::POST, CMS, &headers, body).await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["data"]["k"], "v");
+    let accept = [("accept", "application/vnd.kubernetes.protobuf")];
+    let r = t
+        .raw(Method::GET, &format!("{CMS}/pb"), &accept, Vec::new())
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let ct = r.headers.get("content-type").and_then(|v| v.to_str().ok());
+    assert_eq!(ct, Some("application/vnd.kubernetes.protobuf"));
+    let back = rkube_proto::decode(&r.body).expect("decode");
+    assert_eq!(back["metadata"]["name"], "pb");
+    let garbage = t
+        .raw(
+            Method::POST,
+            CMS,
+            &[("content-type", "application/vnd.kubernetes.protobuf")],
+            b"k8s\0garbage".to_vec(),
+        )
+        .await;
+    assert_eq!(garbage.status, StatusCode::BAD_REQUEST);
 }
