@@ -189,8 +189,12 @@ mod tests {
         );
         assert_eq!(
             decode_body("application/vnd.kubernetes.protobuf", b"")
-                .expect_err("415")
+                .expect_err("400")
                 .code,
+            400
+        );
+        assert_eq!(
+            decode_body("application/cbor", b"").expect_err("415").code,
             415
         );
     }
