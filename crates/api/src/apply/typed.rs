@@ -592,3 +592,60 @@ pub(crate) fn remove(ty: Ty, v: &Value, to_remove: &Set) -> Value {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn finalizers() -> Ty {
+        let root = Ty::of_kind("", "v1", "ConfigMap").unwrap_or(Ty::Untyped);
+        root.field("metadata")
+            .and_then(|m| m.field("finalizers"))
+            .unwrap_or(Ty::Untyped)
+    }
+
+    #[test]
+    fn associative_lists_merge_in_upstreams_order() {
+        // Shared elements follow the applied order; live-only ones keep their place.
+        let cases = [
+            (
+                json!(["a", "b", "c"]),
+                json!(["c", "a"]),
+                json!(["b", "c", "a"]),
+            ),
+            (json!(["a", "b"]), json!(["c"]), json!(["a", "b", "c"])),
+            (json!(["a"]), json!(["b", "a"]), json!(["b", "a"])),
+            (json!([]), json!([]), json!([])),
+        ];
+        for (live, applied, want) in cases {
+            let got = merge(finalizers(), Some(&live), Some(&applied));
+            assert_eq!(got, Some(want), "{live} + {applied}");
+        }
+    }
+
+    #[test]
+    fn comparison_reports_added_removed_and_modified_paths() {
+        let ty = Ty::of_kind("", "v1", "ConfigMap").unwrap_or(Ty::Untyped);
+        let old = json!({"data": {"a": "1", "b": "2"}});
+        let new = json!({"data": {"a": "9", "c": "3"}, "metadata": {"labels": {"x": "y"}}});
+        let cmp = compare(ty, &old, &new);
+        let show = |s: &Set| {
+            s.paths()
+                .iter()
+                .map(|p| super::super::fieldpath::path_string(p))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(show(&cmp.modified), [".data.a"]);
+        assert_eq!(show(&cmp.removed), [".data.b"]);
+        assert_eq!(
+            show(&cmp.added),
+            [
+                ".metadata",
+                ".data.c",
+                ".metadata.labels",
+                ".metadata.labels.x"
+            ]
+        );
+    }
+}
