@@ -9,6 +9,7 @@
 //! - [`schema`]: OpenAPI schemas of the types and unknown-field detection;
 //! - [`table`]: the server-side table columns `kubectl get` prints.
 
+pub mod apply;
 pub mod catalogue;
 pub mod defaults;
 pub mod field_error;
