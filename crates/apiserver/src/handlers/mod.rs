@@ -30,6 +30,9 @@ pub(crate) struct Ctx {
     pub req: ResourceRequest,
     pub query: Query,
     pub headers: HeaderMap,
+    /// Whether writes record managed fields as an `Update` by [`Ctx::field_manager`]; off for
+    /// server-side apply, which records its own.
+    pub track: bool,
 }
 
 impl Ctx {
@@ -39,6 +42,44 @@ impl Ctx {
 
     pub fn name(&self) -> &str {
         self.req.name.as_deref().unwrap_or("")
+    }
+
+    /// The `fieldManager` query parameter, or upstream's default derived from the User-Agent.
+    pub fn field_manager(&self) -> String {
+        match self.query.get("fieldManager") {
+            Some(m) => m.to_string(),
+            None => {
+                let ua = self
+                    .headers
+                    .get(http::header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                rkube_api::apply::manager_from_user_agent(ua)
+            }
+        }
+    }
+
+    /// Records `new`'s changed fields as owned by this request's manager.
+    pub fn track_update(&self, old: Option<&Value>, new: Value) -> Value {
+        if !self.track {
+            return new;
+        }
+        let res = self.req.resource;
+        let now = crate::object::now_rfc3339();
+        match rkube_api::apply::track_update_subresource(
+            res.group,
+            res.version,
+            res.kind,
+            self.req.subresource.as_deref(),
+            old,
+            &new,
+            &self.field_manager(),
+            &now,
+        ) {
+            Ok(tracked) => tracked,
+            // Upstream keeps the write and drops the bookkeeping it could not do.
+            Err(_) => new,
+        }
     }
 }
 
@@ -74,6 +115,7 @@ pub(crate) async fn dispatch(server: Arc<ApiServer>, req: Request<Body>) -> Resp
                 req: rr,
                 query,
                 headers: parts.headers,
+                track: true,
             };
             let resp = match resource(ctx, parts.method, body).await {
                 Ok(r) => r,
@@ -352,6 +394,7 @@ pub(crate) async fn bootstrap(server: &Arc<ApiServer>) -> ApiResult<()> {
             },
             query: Query::default(),
             headers: HeaderMap::new(),
+            track: true,
         };
         let obj =
             serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});

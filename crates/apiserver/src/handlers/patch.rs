@@ -95,6 +95,9 @@ pub(crate) async fn patch(ctx: Ctx, body: Bytes) -> ApiResult<Response> {
     if ctx.req.subresource.as_deref() == Some("scale") {
         return super::subresource::patch_scale(ctx, kind, &patch_doc, dry).await;
     }
+    if kind == PatchType::Apply {
+        return server_side_apply(ctx, patch_doc, dry, output).await;
+    }
     let res = ctx.req.resource;
     let (obj, _) = guaranteed_update(
         &ctx,
@@ -118,4 +121,132 @@ pub(crate) async fn patch(ctx: Ctx, body: Bytes) -> ApiResult<Response> {
     )
     .await?;
     Ok(respond(StatusCode::OK, output, &obj))
+}
+
+/// Server-side apply: the applied configuration is merged into the live object (or creates it)
+/// with field ownership; another manager's field is a 409 conflict unless `force=true`.
+async fn server_side_apply(
+    mut ctx: Ctx,
+    applied: Value,
+    dry: bool,
+    output: crate::codec::Output,
+) -> ApiResult<Response> {
+    let res = ctx.req.resource;
+    let Some(manager) = ctx.query.get("fieldManager").map(str::to_string) else {
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+        ));
+    };
+    let force = ctx.query.flag("force")?;
+    if !applied.is_object() {
+        return Err(ApiError::bad_request(
+            "error decoding apply patch: the configuration must be an object",
+        ));
+    }
+    let applied_name = applied
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if applied_name != ctx.name() {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({applied_name}) does not match the name on the URL ({})",
+            ctx.name()
+        )));
+    }
+    if let Some(ns) = applied
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+    {
+        if res.namespaced && !ns.is_empty() && ns != ctx.namespace() {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+    }
+    ctx.track = false;
+    let sub = ctx.req.subresource.clone();
+    let merge = |live: Option<&Value>| -> ApiResult<Value> {
+        let now = crate::object::now_rfc3339();
+        rkube_api::apply::apply_subresource(
+            res.group,
+            res.version,
+            res.kind,
+            sub.as_deref(),
+            live,
+            &applied,
+            &manager,
+            force,
+            &now,
+        )
+        .map_err(|e| apply_error(res, ctx.name(), e))
+    };
+    let key = crate::object::key(res, ctx.namespace(), ctx.name());
+    let exists = super::read::find(&ctx, &key, 0).await?.is_some();
+    let (obj, created) = if !exists && sub.is_none() {
+        let mut obj = merge(None)?;
+        super::check_object(&ctx, &mut obj, res.kind, &res.api_version())?;
+        match super::write::create_object(&ctx, obj, dry).await {
+            Ok(o) => (o, true),
+            // Created meanwhile: apply to it instead.
+            Err(e) if e.code == 409 && e.reason == "AlreadyExists" => (
+                guaranteed_update(&ctx, dry, None, |cur| with_rv(merge(Some(cur))?), None)
+                    .await?
+                    .0,
+                false,
+            ),
+            Err(e) => return Err(e),
+        }
+    } else {
+        (
+            guaranteed_update(&ctx, dry, None, |cur| with_rv(merge(Some(cur))?), None)
+                .await?
+                .0,
+            false,
+        )
+    };
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(respond(code, output, &obj))
+}
+
+/// The applied result carries no resourceVersion precondition of its own.
+fn with_rv(mut obj: Value) -> ApiResult<Value> {
+    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+    }
+    Ok(obj)
+}
+
+fn apply_error(
+    res: &rkube_api::ResourceInfo,
+    name: &str,
+    e: rkube_api::apply::ApplyError,
+) -> ApiError {
+    use rkube_api::apply::ApplyError;
+    match e {
+        ApplyError::Conflicts(conflicts) => {
+            let message = ApplyError::Conflicts(conflicts.clone()).message();
+            let mut err = ApiError::new(409, "Conflict", message);
+            err.name = Some(name.to_string());
+            err.group = Some(res.group.to_string());
+            err.kind = Some(res.plural.to_string());
+            err.causes = conflicts
+                .iter()
+                .map(|c| crate::status::Cause {
+                    reason: "FieldManagerConflict".into(),
+                    message: c.cause_message(),
+                    field: c.field.clone(),
+                })
+                .collect();
+            err
+        }
+        // Malformed configurations are the client's mistake: 400 (upstream says 500 for
+        // some of them).
+        other => ApiError::bad_request(other.message()),
+    }
 }

@@ -65,6 +65,7 @@ pub(crate) async fn create_object(ctx: &Ctx, mut obj: Value, dry: bool) -> ApiRe
         }
         let mut candidate = obj.clone();
         admission::create(res, &mut candidate)?;
+        let mut candidate = ctx.track_update(None, candidate);
         let name = object::name(&candidate).to_string();
         let key = object::key(res, object::namespace(&candidate), &name);
         if dry {
@@ -242,6 +243,7 @@ pub(crate) async fn guaranteed_update(
         if unchanged(&new, &old) {
             return Ok((old, false));
         }
+        let mut new = ctx.track_update(Some(&old), new);
         if should_delete_during_update(&new, &old) {
             if dry {
                 return Ok((new, false));
