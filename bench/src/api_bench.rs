@@ -53,12 +53,23 @@ struct Target {
 }
 
 impl Target {
-    async fn send(&self, method: http::Method, path: &str, ct: Option<&str>, body: Vec<u8>) -> Result<(u16, Bytes)> {
-        let mut req = http::Request::builder().method(method).uri(format!("{}{path}", self.base));
+    async fn send(
+        &self,
+        method: http::Method,
+        path: &str,
+        ct: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<(u16, Bytes)> {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
         if let Some(ct) = ct {
             req = req.header(http::header::CONTENT_TYPE, ct);
         }
-        let resp = self.client.request(req.body(Full::new(Bytes::from(body)))?).await?;
+        let resp = self
+            .client
+            .request(req.body(Full::new(Bytes::from(body)))?)
+            .await?;
         let status = resp.status().as_u16();
         let body = resp.into_body().collect().await?.to_bytes();
         Ok((status, body))
@@ -84,16 +95,33 @@ fn configmap(name: &str, size: usize) -> Vec<u8> {
 }
 
 async fn create_namespace(t: &Target, ns: &str) -> Result<()> {
-    let body = serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))?;
-    let (code, resp) = t.send(http::Method::POST, "/api/v1/namespaces", Some("application/json"), body).await?;
+    let body = serde_json::to_vec(
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+    )?;
+    let (code, resp) = t
+        .send(
+            http::Method::POST,
+            "/api/v1/namespaces",
+            Some("application/json"),
+            body,
+        )
+        .await?;
     if code != 201 && code != 409 {
-        bail!("creating namespace {ns}: {code} {}", String::from_utf8_lossy(&resp));
+        bail!(
+            "creating namespace {ns}: {code} {}",
+            String::from_utf8_lossy(&resp)
+        );
     }
     Ok(())
 }
 
 /// One phase: `clients` tasks each issue `op(client, i)` until the duration passes.
-async fn phase<F, Fut>(t: &Arc<Target>, clients: usize, duration: Duration, op: F) -> Result<(f64, Histogram<u64>)>
+async fn phase<F, Fut>(
+    t: &Arc<Target>,
+    clients: usize,
+    duration: Duration,
+    op: F,
+) -> Result<(f64, Histogram<u64>)>
 where
     F: Fn(Arc<Target>, usize, usize) -> Fut + Send + Sync + 'static + Clone,
     Fut: std::future::Future<Output = Result<()>> + Send,
@@ -132,7 +160,12 @@ struct Row {
     p99: f64,
 }
 
-async fn run_crud(t: &Arc<Target>, clients: usize, duration: Duration, rows: &mut Vec<Row>) -> Result<()> {
+async fn run_crud(
+    t: &Arc<Target>,
+    clients: usize,
+    duration: Duration,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
     let ns = format!("crud-{clients}");
     create_namespace(t, &ns).await?;
     let created = Arc::new(AtomicUsize::new(0));
@@ -142,7 +175,12 @@ async fn run_crud(t: &Arc<Target>, clients: usize, duration: Duration, rows: &mu
         let c = c2.clone();
         async move {
             let (code, body) = t
-                .send(http::Method::POST, &format!("/api/v1/namespaces/{ns}/configmaps"), Some("application/json"), configmap(&format!("cm-{i}"), 256))
+                .send(
+                    http::Method::POST,
+                    &format!("/api/v1/namespaces/{ns}/configmaps"),
+                    Some("application/json"),
+                    configmap(&format!("cm-{i}"), 256),
+                )
                 .await?;
             if code != 201 {
                 bail!("create: {code} {}", String::from_utf8_lossy(&body));
@@ -152,14 +190,27 @@ async fn run_crud(t: &Arc<Target>, clients: usize, duration: Duration, rows: &mu
         }
     })
     .await?;
-    rows.push(Row { op: "create".into(), clients, per_sec: rate, p50: ms(&h, 0.5), p99: ms(&h, 0.99) });
+    rows.push(Row {
+        op: "create".into(),
+        clients,
+        per_sec: rate,
+        p50: ms(&h, 0.5),
+        p99: ms(&h, 0.99),
+    });
     let n = created.load(Ordering::Relaxed).max(1);
     let ns2 = ns.clone();
     let (rate, h) = phase(t, clients, duration, move |t, _, _| {
         let ns = ns2.clone();
         async move {
             let i = rand::random_range(0..n);
-            let (code, body) = t.send(http::Method::GET, &format!("/api/v1/namespaces/{ns}/configmaps/cm-{i}"), None, Vec::new()).await?;
+            let (code, body) = t
+                .send(
+                    http::Method::GET,
+                    &format!("/api/v1/namespaces/{ns}/configmaps/cm-{i}"),
+                    None,
+                    Vec::new(),
+                )
+                .await?;
             if code != 200 && code != 404 {
                 bail!("get: {code} {}", String::from_utf8_lossy(&body));
             }
@@ -167,7 +218,13 @@ async fn run_crud(t: &Arc<Target>, clients: usize, duration: Duration, rows: &mu
         }
     })
     .await?;
-    rows.push(Row { op: "get".into(), clients, per_sec: rate, p50: ms(&h, 0.5), p99: ms(&h, 0.99) });
+    rows.push(Row {
+        op: "get".into(),
+        clients,
+        per_sec: rate,
+        p50: ms(&h, 0.5),
+        p99: ms(&h, 0.99),
+    });
     let ns2 = ns.clone();
     let (rate, h) = phase(t, clients, duration, move |t, c, i| {
         let ns = ns2.clone();
@@ -177,7 +234,12 @@ async fn run_crud(t: &Arc<Target>, clients: usize, duration: Duration, rows: &mu
             let obj = (c + clients * (i % 64)) % n;
             let patch = serde_json::to_vec(&json!({"data": {"counter": i.to_string()}}))?;
             let (code, body) = t
-                .send(http::Method::PATCH, &format!("/api/v1/namespaces/{ns}/configmaps/cm-{obj}"), Some("application/merge-patch+json"), patch)
+                .send(
+                    http::Method::PATCH,
+                    &format!("/api/v1/namespaces/{ns}/configmaps/cm-{obj}"),
+                    Some("application/merge-patch+json"),
+                    patch,
+                )
                 .await?;
             if code != 200 && code != 404 {
                 bail!("update: {code} {}", String::from_utf8_lossy(&body));
@@ -186,7 +248,13 @@ async fn run_crud(t: &Arc<Target>, clients: usize, duration: Duration, rows: &mu
         }
     })
     .await?;
-    rows.push(Row { op: "update (merge patch)".into(), clients, per_sec: rate, p50: ms(&h, 0.5), p99: ms(&h, 0.99) });
+    rows.push(Row {
+        op: "update (merge patch)".into(),
+        clients,
+        per_sec: rate,
+        p50: ms(&h, 0.5),
+        p99: ms(&h, 0.99),
+    });
     Ok(())
 }
 
@@ -203,7 +271,12 @@ async fn fill(t: &Arc<Target>, ns: &str, n: usize) -> Result<()> {
                     return Ok::<_, anyhow::Error>(());
                 }
                 let (code, body) = t
-                    .send(http::Method::POST, &format!("/api/v1/namespaces/{ns}/configmaps"), Some("application/json"), configmap(&format!("item-{i:06}"), 256))
+                    .send(
+                        http::Method::POST,
+                        &format!("/api/v1/namespaces/{ns}/configmaps"),
+                        Some("application/json"),
+                        configmap(&format!("item-{i:06}"), 256),
+                    )
                     .await?;
                 if code != 201 {
                     bail!("fill: {code} {}", String::from_utf8_lossy(&body));
@@ -220,24 +293,44 @@ async fn fill(t: &Arc<Target>, ns: &str, n: usize) -> Result<()> {
 async fn run_lists(t: &Arc<Target>, args: &Args, rows: &mut Vec<Row>) -> Result<()> {
     for &size in &args.list_sizes {
         let ns = format!("list-{size}");
-        fill(t, &ns, size).await.with_context(|| format!("filling {ns}"))?;
+        fill(t, &ns, size)
+            .await
+            .with_context(|| format!("filling {ns}"))?;
         for &clients in &args.clients {
             let ns2 = ns.clone();
-            let (rate, h) = phase(t, clients, Duration::from_secs_f64(args.duration), move |t, _, _| {
-                let ns = ns2.clone();
-                async move {
-                    let (code, body) = t.send(http::Method::GET, &format!("/api/v1/namespaces/{ns}/configmaps"), None, Vec::new()).await?;
-                    if code != 200 {
-                        bail!("list: {code}");
+            let (rate, h) = phase(
+                t,
+                clients,
+                Duration::from_secs_f64(args.duration),
+                move |t, _, _| {
+                    let ns = ns2.clone();
+                    async move {
+                        let (code, body) = t
+                            .send(
+                                http::Method::GET,
+                                &format!("/api/v1/namespaces/{ns}/configmaps"),
+                                None,
+                                Vec::new(),
+                            )
+                            .await?;
+                        if code != 200 {
+                            bail!("list: {code}");
+                        }
+                        if body.len() < size * 256 {
+                            bail!("list returned {} bytes for {size} objects", body.len());
+                        }
+                        Ok(())
                     }
-                    if body.len() < size * 256 {
-                        bail!("list returned {} bytes for {size} objects", body.len());
-                    }
-                    Ok(())
-                }
-            })
+                },
+            )
             .await?;
-            rows.push(Row { op: format!("list {size}"), clients, per_sec: rate, p50: ms(&h, 0.5), p99: ms(&h, 0.99) });
+            rows.push(Row {
+                op: format!("list {size}"),
+                clients,
+                per_sec: rate,
+                p50: ms(&h, 0.5),
+                p99: ms(&h, 0.99),
+            });
         }
     }
     Ok(())
@@ -247,18 +340,31 @@ async fn run_lists(t: &Arc<Target>, args: &Args, rows: &mut Vec<Row>) -> Result<
 async fn run_fanout(t: &Arc<Target>, args: &Args) -> Result<(Histogram<u64>, Histogram<u64>)> {
     let ns = "fanout";
     create_namespace(t, ns).await?;
-    let (code, body) = t.send(http::Method::GET, &format!("/api/v1/namespaces/{ns}/configmaps"), None, Vec::new()).await?;
+    let (code, body) = t
+        .send(
+            http::Method::GET,
+            &format!("/api/v1/namespaces/{ns}/configmaps"),
+            None,
+            Vec::new(),
+        )
+        .await?;
     if code != 200 {
         bail!("list: {code}");
     }
-    let rv = serde_json::from_slice::<serde_json::Value>(&body)?["metadata"]["resourceVersion"].as_str().unwrap_or("0").to_string();
+    let rv = serde_json::from_slice::<serde_json::Value>(&body)?["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("0")
+        .to_string();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
     let ready = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..args.watchers {
         let (t, tx, rv, ready) = (t.clone(), tx.clone(), rv.clone(), ready.clone());
         tasks.push(tokio::spawn(async move {
-            let uri = format!("{}/api/v1/namespaces/{ns}/configmaps?watch=true&resourceVersion={rv}", t.base);
+            let uri = format!(
+                "{}/api/v1/namespaces/{ns}/configmaps?watch=true&resourceVersion={rv}",
+                t.base
+            );
             let req = http::Request::get(uri).body(Full::new(Bytes::new()))?;
             let resp = t.client.request(req).await?;
             ready.fetch_add(1, Ordering::Relaxed);
@@ -270,7 +376,11 @@ async fn run_fanout(t: &Arc<Target>, args: &Args) -> Result<(Histogram<u64>, His
                     while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
                         let line: Vec<u8> = buf.drain(..=pos).collect();
                         let v: serde_json::Value = serde_json::from_slice(&line)?;
-                        if let Some(i) = v["object"]["metadata"]["name"].as_str().and_then(|n| n.strip_prefix("fan-")).and_then(|n| n.parse().ok()) {
+                        if let Some(i) = v["object"]["metadata"]["name"]
+                            .as_str()
+                            .and_then(|n| n.strip_prefix("fan-"))
+                            .and_then(|n| n.parse().ok())
+                        {
                             let _ = tx.send((i, Instant::now()));
                         }
                     }
@@ -283,7 +393,11 @@ async fn run_fanout(t: &Arc<Target>, args: &Args) -> Result<(Histogram<u64>, His
     let deadline = Instant::now() + Duration::from_secs(60);
     while ready.load(Ordering::Relaxed) < args.watchers {
         if Instant::now() > deadline {
-            bail!("only {} of {} watchers connected", ready.load(Ordering::Relaxed), args.watchers);
+            bail!(
+                "only {} of {} watchers connected",
+                ready.load(Ordering::Relaxed),
+                args.watchers
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -292,7 +406,12 @@ async fn run_fanout(t: &Arc<Target>, args: &Args) -> Result<(Histogram<u64>, His
     for i in 0..args.fanout_writes {
         let start = Instant::now();
         let (code, _) = t
-            .send(http::Method::POST, &format!("/api/v1/namespaces/{ns}/configmaps"), Some("application/json"), configmap(&format!("fan-{i}"), 256))
+            .send(
+                http::Method::POST,
+                &format!("/api/v1/namespaces/{ns}/configmaps"),
+                Some("application/json"),
+                configmap(&format!("fan-{i}"), 256),
+            )
             .await?;
         if code != 201 {
             bail!("fan-out write: {code}");
@@ -302,7 +421,11 @@ async fn run_fanout(t: &Arc<Target>, args: &Args) -> Result<(Histogram<u64>, His
             match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
                 Ok(Some((j, at))) if j == i => seen.push(at.duration_since(start)),
                 Ok(Some(_)) => {}
-                _ => bail!("write {i}: only {} of {} watchers saw it", seen.len(), args.watchers),
+                _ => bail!(
+                    "write {i}: only {} of {} watchers saw it",
+                    seen.len(),
+                    args.watchers
+                ),
             }
         }
         seen.sort();
@@ -318,12 +441,23 @@ async fn run_fanout(t: &Arc<Target>, args: &Args) -> Result<(Histogram<u64>, His
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<u64>().ok()))
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
         .map(|kb| format!("{:.0} GiB", kb as f64 / 1024.0 / 1024.0))
         .unwrap_or_default();
     format!("{cores} cores ({cpu}), {mem} RAM")
@@ -342,14 +476,32 @@ fn git_revision() -> String {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let dir = tempfile::Builder::new().prefix("rkube-api-bench-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("rkube-api-bench-")
+        .tempdir()?;
     let store = storage::open(dir.path(), &Datastore::Embedded).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let server = ApiServer::new(store, Config { server_address: addr.to_string(), ..Config::default() }).await?;
-    tokio::spawn(rkube_apiserver::serve(server, listener, std::future::pending()));
-    let client: HttpClient = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1024).build_http();
-    let t = Arc::new(Target { client, base: format!("http://{addr}") });
+    let server = ApiServer::new(
+        store,
+        Config {
+            server_address: addr.to_string(),
+            ..Config::default()
+        },
+    )
+    .await?;
+    tokio::spawn(rkube_apiserver::serve(
+        server,
+        listener,
+        std::future::pending(),
+    ));
+    let client: HttpClient = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(1024)
+        .build_http();
+    let t = Arc::new(Target {
+        client,
+        base: format!("http://{addr}"),
+    });
     let duration = Duration::from_secs_f64(args.duration);
 
     let mut rows = Vec::new();
@@ -364,7 +516,10 @@ async fn main() -> Result<()> {
 
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut s = String::new();
-    s.push_str(&format!("\n## API server benchmark ({})\n\n", jiff::Timestamp::now().strftime("%Y-%m-%d")));
+    s.push_str(&format!(
+        "\n## API server benchmark ({})\n\n",
+        jiff::Timestamp::now().strftime("%Y-%m-%d")
+    ));
     s.push_str(&format!(
         "Command: `cargo run --release -p rkube-bench --bin api-bench -- {}`. Machine: {}. Git revision {}. \
          Embedded store, every write fsynced; server and clients in one process over loopback HTTP/1.1; \
@@ -374,9 +529,14 @@ async fn main() -> Result<()> {
         git_revision(),
         args.duration
     ));
-    s.push_str("| operation | clients | requests/s | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|\n");
+    s.push_str(
+        "| operation | clients | requests/s | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|\n",
+    );
     for r in &rows {
-        s.push_str(&format!("| {} | {} | {:.0} | {:.2} | {:.2} |\n", r.op, r.clients, r.per_sec, r.p50, r.p99));
+        s.push_str(&format!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} |\n",
+            r.op, r.clients, r.per_sec, r.p50, r.p99
+        ));
     }
     s.push_str(&format!(
         "\nWatch fan-out: {} watchers, {} writes. Time from the write until the median watcher has it: p50 {:.2} ms, p99 {:.2} ms; until the last watcher has it: p50 {:.2} ms, p99 {:.2} ms.\n",
@@ -390,7 +550,10 @@ async fn main() -> Result<()> {
     print!("{s}");
     if let Some(out) = &args.out {
         use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(out)?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(out)?;
         f.write_all(s.as_bytes())?;
     }
     Ok(())

@@ -138,27 +138,27 @@ async fn metrics(State(server): State<Arc<ApiServer>>) -> Response {
 }
 
 async fn openapi_v2(headers: http::HeaderMap) -> Response {
-    // Only JSON is served; kubectl 1.27+ falls back to it, or uses v3.
-    if let Some(accept) = headers
+    use rkube_api::schema::{negotiate_openapi_v2, OpenApiV2Format};
+    let accept = headers
         .get(http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-    {
-        let ranges = crate::codec::media_ranges(accept);
-        let json_ok = ranges.is_empty()
-            || ranges.iter().any(|r| {
-                matches!(
-                    r.mime.as_str(),
-                    "application/json" | "*/*" | "application/*"
-                )
-            });
-        if !json_ok {
-            return crate::status::ApiError::not_acceptable(accept).into_response();
+        .and_then(|v| v.to_str().ok());
+    // kubectl 1.27 and 1.28 ask for gnostic's protobuf form; newer ones use v3.
+    let body = match negotiate_openapi_v2(accept) {
+        Some(OpenApiV2Format::Json) => rkube_api::schema::openapi_v2_json(discovery::GIT_VERSION),
+        Some(OpenApiV2Format::Protobuf) => {
+            rkube_api::schema::openapi_v2_protobuf(discovery::GIT_VERSION)
         }
-    }
-    let body = rkube_api::schema::openapi_v2_json(discovery::GIT_VERSION);
+        None => {
+            return crate::status::ApiError::not_acceptable(accept.unwrap_or("")).into_response()
+        }
+    };
+    let format = negotiate_openapi_v2(accept).unwrap_or(OpenApiV2Format::Json);
     (
         StatusCode::OK,
-        [(http::header::CONTENT_TYPE, "application/json")],
+        [
+            (http::header::CONTENT_TYPE, format.content_type()),
+            (http::header::VARY, "Accept"),
+        ],
         body.as_ref().clone(),
     )
         .into_response()

