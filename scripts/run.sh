@@ -1,11 +1,40 @@
 #!/usr/bin/env bash
-# The main job, until there is a cluster to run: installs what is needed (scripts/setup.sh),
-# builds rkube, and runs the store benchmark, the embedded store against a real single-member
-# etcd side by side. Pass --out bench/RESULTS.md-style paths or other store-bench flags through.
+# The main job: installs what is needed (scripts/setup.sh), builds rkube, starts a single-node
+# control plane (`rkube server`: the embedded store and the API server) on 127.0.0.1, applies
+# the sample app (examples/sample-app.yaml) with kubectl, shows it, and keeps serving until
+# Ctrl-C. Settings: RKUBE_DATA_DIR (default /var/lib/rkube), RKUBE_PORT (default 6443).
+# Until the scheduler and kubelet land, the sample's pods are not created or run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/rkube-target}"
-cargo build --release --locked -p rkube -p rkube-bench
-exec "$CARGO_TARGET_DIR/release/store-bench" "$@"
+cargo build --release --locked -p rkube
+BIN="$CARGO_TARGET_DIR/release/rkube"
+DATA="${RKUBE_DATA_DIR:-/var/lib/rkube}"
+PORT="${RKUBE_PORT:-6443}"
+KUBECONFIG_FILE="$DATA/kubeconfig.yaml"
+
+rm -f "$KUBECONFIG_FILE"
+"$BIN" server --data-dir "$DATA" --https-listen-port "$PORT" --bind-address 127.0.0.1 \
+  --write-kubeconfig "$KUBECONFIG_FILE" &
+PID=$!
+trap 'kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true' EXIT INT TERM
+
+# The kubeconfig appears once the API answers.
+for _ in $(seq 1 300); do
+  [ -s "$KUBECONFIG_FILE" ] && break
+  kill -0 "$PID" 2>/dev/null || { echo "run.sh: rkube server exited" >&2; exit 1; }
+  sleep 0.1
+done
+[ -s "$KUBECONFIG_FILE" ] || { echo "run.sh: rkube server did not become ready" >&2; exit 1; }
+
+if command -v kubectl >/dev/null; then
+  export KUBECONFIG="$KUBECONFIG_FILE"
+  kubectl apply -f examples/sample-app.yaml
+  kubectl get all,configmaps -n sample
+else
+  echo "run.sh: kubectl not found; the API is at http://127.0.0.1:$PORT (kubeconfig $KUBECONFIG_FILE)"
+fi
+echo "run.sh: rkube server is running (KUBECONFIG=$KUBECONFIG_FILE); Ctrl-C stops it"
+wait "$PID"

@@ -211,7 +211,7 @@ async fn run_crud(
                     Vec::new(),
                 )
                 .await?;
-            if code != 200 && code != 404 {
+            if code != 200 {
                 bail!("get: {code} {}", String::from_utf8_lossy(&body));
             }
             Ok(())
@@ -241,7 +241,7 @@ async fn run_crud(
                     patch,
                 )
                 .await?;
-            if code != 200 && code != 404 {
+            if code != 200 {
                 bail!("update: {code} {}", String::from_utf8_lossy(&body));
             }
             Ok(())

@@ -348,7 +348,13 @@ async fn main() -> Result<()> {
     }
     println!("{report}");
     if let Some(path) = &args.out {
-        std::fs::write(path, &report).with_context(|| format!("writing {}", path.display()))?;
+        // The store section leads the file; the API benchmark's dated sections after it stay.
+        let existing = std::fs::read_to_string(path).unwrap_or_default();
+        let rest = existing
+            .find("\n## API server benchmark")
+            .map_or("", |i| &existing[i..]);
+        let text = format!("{}{rest}", report.trim_end());
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds and runs a benchmark of bench/: `scripts/bench.sh store [flags]` (the store, embedded
+# against a real etcd) or `scripts/bench.sh api [flags]` (the API server). Pass
+# `--out bench/RESULTS.md` to record the figures; `--help` lists each benchmark's flags.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+which="${1:-}"
+shift || true
+bash scripts/setup.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/rkube-target}"
+cargo build --release --locked -p rkube-bench
+case "$which" in
+  store) exec "$CARGO_TARGET_DIR/release/store-bench" "$@" ;;
+  api) exec "$CARGO_TARGET_DIR/release/api-bench" "$@" ;;
+  *) echo "usage: scripts/bench.sh store|api [flags]" >&2; exit 2 ;;
+esac
