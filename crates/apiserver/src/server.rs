@@ -29,6 +29,11 @@ pub struct Config {
     /// The longest a watch lasts without `timeoutSeconds`; upstream picks at random between
     /// this and twice this.
     pub min_request_timeout: Duration,
+    /// Read requests served at once before the rest get 429 (upstream's
+    /// `--max-requests-inflight`); watches are not counted.
+    pub max_requests_inflight: usize,
+    /// Writes served at once before the rest get 429 (`--max-mutating-requests-inflight`).
+    pub max_mutating_requests_inflight: usize,
 }
 
 impl Default for Config {
@@ -37,6 +42,8 @@ impl Default for Config {
             server_address: "127.0.0.1:6443".to_string(),
             bookmark_interval: Duration::from_secs(60),
             min_request_timeout: Duration::from_secs(1800),
+            max_requests_inflight: 400,
+            max_mutating_requests_inflight: 200,
         }
     }
 }
@@ -47,6 +54,8 @@ pub struct ApiServer {
     caches: HashMap<&'static str, Arc<WatchCache>>,
     pub(crate) config: Config,
     pub(crate) metrics: crate::metrics::Metrics,
+    pub(crate) readonly_inflight: Arc<tokio::sync::Semaphore>,
+    pub(crate) mutating_inflight: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for ApiServer {
@@ -71,16 +80,30 @@ impl ApiServer {
             caches.insert(res.storage, WatchCache::start(store.clone(), prefix).await?);
         }
         let metrics = crate::metrics::Metrics::new();
+        let readonly_inflight = Arc::new(tokio::sync::Semaphore::new(config.max_requests_inflight));
+        let mutating_inflight = Arc::new(tokio::sync::Semaphore::new(
+            config.max_mutating_requests_inflight,
+        ));
         let server = Arc::new(ApiServer {
             store,
             caches,
             config,
             metrics,
+            readonly_inflight,
+            mutating_inflight,
         });
         handlers::bootstrap(&server).await.map_err(|e| {
             StoreError::Unavailable(format!("creating the system namespaces: {}", e.message))
         })?;
         Ok(server)
+    }
+
+    /// Free in-flight slots: (reads, writes).
+    pub fn free_inflight_slots(&self) -> (usize, usize) {
+        (
+            self.readonly_inflight.available_permits(),
+            self.mutating_inflight.available_permits(),
+        )
     }
 
     pub(crate) fn cache(&self, res: &ResourceInfo) -> &Arc<WatchCache> {

@@ -346,3 +346,53 @@ async fn protobuf_bodies_are_decoded_and_protobuf_only_clients_get_protobuf() {
         .await;
     assert_eq!(garbage.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn writes_beyond_the_in_flight_limit_get_429_with_retry_after() {
+    use tower::ServiceExt;
+    let t = TestServer::start_with(rkube_apiserver::Config {
+        max_mutating_requests_inflight: 1,
+        ..Default::default()
+    })
+    .await;
+    // The first write holds the only slot while its body has not arrived.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(1);
+    let body = axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let req = http::Request::post(CMS)
+        .header("content-type", "application/json")
+        .body(body)
+        .expect("request");
+    let router = t.server.router();
+    let first = tokio::spawn(async move { router.oneshot(req).await });
+    let server = t.server.clone();
+    common::eventually(std::time::Duration::from_secs(5), || {
+        let server = server.clone();
+        async move { (server.free_inflight_slots().1 == 0).then_some(()) }
+    })
+    .await;
+    let second = t
+        .post_json(
+            CMS,
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}),
+        )
+        .await;
+    assert_eq!(second.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        second
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    assert_eq!(second.json()["reason"], "TooManyRequests");
+    // Reads have their own limit.
+    assert_eq!(t.get(CMS).await.status, StatusCode::OK);
+    let cm = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}"#;
+    tx.send(Ok(bytes::Bytes::from_static(cm)))
+        .await
+        .expect("send body");
+    drop(tx);
+    let resp = first.await.expect("join").expect("infallible");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert_eq!(t.server.free_inflight_slots().1, 1);
+}

@@ -109,6 +109,27 @@ pub(crate) async fn dispatch(server: Arc<ApiServer>, req: Request<Body>) -> Resp
             };
             let started = std::time::Instant::now();
             let labels = request_labels(&rr, &parts.method, &query);
+            // Upstream's max-in-flight filter: long-running watches are exempt.
+            let _permit = if labels.verb == "WATCH" {
+                None
+            } else {
+                let sem = if matches!(labels.verb.as_str(), "GET" | "LIST") {
+                    &server.readonly_inflight
+                } else {
+                    &server.mutating_inflight
+                };
+                match sem.clone().try_acquire_owned() {
+                    Ok(p) => Some(p),
+                    Err(_) => {
+                        let resp = ApiError::too_many_requests(
+                            "Too many requests, please try again later.",
+                        )
+                        .into_response();
+                        server.metrics.observe(labels, 429, started.elapsed());
+                        return resp;
+                    }
+                }
+            };
             let metrics_server = server.clone();
             let ctx = Ctx {
                 server,
