@@ -20,6 +20,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rkube_apiserver::storage::{self, Datastore};
 use rkube_apiserver::{ApiServer, Config};
+use rkube_bench::{git_revision, hist, machine, ms};
 use serde_json::json;
 
 #[derive(Debug, Parser)]
@@ -74,15 +75,6 @@ impl Target {
         let body = resp.into_body().collect().await?.to_bytes();
         Ok((status, body))
     }
-}
-
-fn hist() -> Histogram<u64> {
-    // Microseconds from 1 µs to 100 s, 3 significant digits: constant, valid bounds.
-    Histogram::new_with_bounds(1, 100_000_000, 3).expect("valid histogram bounds")
-}
-
-fn ms(h: &Histogram<u64>, q: f64) -> f64 {
-    h.value_at_quantile(q) as f64 / 1000.0
 }
 
 fn configmap(name: &str, size: usize) -> Vec<u8> {
@@ -438,41 +430,6 @@ async fn run_fanout(t: &Arc<Target>, args: &Args) -> Result<(Histogram<u64>, His
     Ok((median, last))
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .next()
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map(|kb| format!("{:.0} GiB", kb as f64 / 1024.0 / 1024.0))
-        .unwrap_or_default();
-    format!("{cores} cores ({cpu}), {mem} RAM")
-}
-
-fn git_revision() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
@@ -521,7 +478,7 @@ async fn main() -> Result<()> {
         jiff::Timestamp::now().strftime("%Y-%m-%d")
     ));
     s.push_str(&format!(
-        "Command: `cargo run --release -p rkube-bench --bin api-bench -- {}`. Machine: {}. Git revision {}. \
+        "Command: `scripts/bench.sh api {}`. Machine: {}. Git revision {}. \
          Embedded store, every write fsynced; server and clients in one process over loopback HTTP/1.1; \
          ConfigMaps with a 256-byte value; {} s per phase.\n\n",
         argv.join(" "),

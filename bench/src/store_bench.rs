@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use hdrhistogram::Histogram;
+use rkube_bench::{hist, ms};
 use rkube_store::embedded::{EmbeddedStore, Options};
 use rkube_store::etcd::EtcdStore;
 use rkube_store::testing::EtcdServer;
@@ -52,15 +52,6 @@ struct Report {
     writes: Vec<(usize, f64, f64, f64)>,
     range_ms: (f64, f64),
     watch_ms: (f64, f64),
-}
-
-fn ms(h: &Histogram<u64>, q: f64) -> f64 {
-    h.value_at_quantile(q) as f64 / 1000.0
-}
-
-fn hist() -> Histogram<u64> {
-    // Microseconds from 1 µs to 100 s with 3 significant digits: constant, valid bounds.
-    Histogram::new_with_bounds(1, 100_000_000, 3).expect("valid histogram bounds")
 }
 
 async fn write_load(
@@ -237,18 +228,8 @@ async fn measure_restart(dir: &std::path::Path, opts: Options) -> Result<String>
     Ok(line)
 }
 
+/// The machine, and the etcd the comparison ran against.
 fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
     let etcd = std::process::Command::new("etcd")
         .arg("--version")
         .output()
@@ -256,7 +237,7 @@ fn machine() -> String {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .and_then(|s| s.lines().next().map(str::to_string))
         .unwrap_or_else(|| "etcd not found".into());
-    format!("{cores} cores ({cpu}); {etcd}")
+    format!("{}; {etcd}", rkube_bench::machine())
 }
 
 fn render(args: &Args, results: &[(&str, Report)]) -> String {
@@ -264,7 +245,7 @@ fn render(args: &Args, results: &[(&str, Report)]) -> String {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     s.push_str("# Store benchmark results\n\n");
     s.push_str(&format!(
-        "Command: `scripts/run.sh {}` (the `store-bench` binary of `bench/`).\n\n",
+        "Command: `scripts/bench.sh store {}` (the `store-bench` binary of `bench/`).\n\n",
         argv.join(" ")
     ));
     s.push_str(&format!(

@@ -2,6 +2,9 @@
 //! (`apidiscovery.k8s.io` v2 and v2beta1, which kubectl 1.30+ asks for first), and `/version`.
 //! All are built from the resource catalogue.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderMap, StatusCode};
 use rkube_api::catalogue::{self, ResourceInfo, Subresource};
@@ -177,7 +180,7 @@ fn discovery_group(name: &str, versions: &[&str]) -> Value {
 }
 
 /// The aggregated discovery document for `/api` (`core == true`) or `/apis`.
-pub fn aggregated(core: bool, api_version: &str) -> Value {
+pub fn aggregated_doc(core: bool, api_version: &str) -> Value {
     let items: Vec<Value> = if core {
         vec![discovery_group("", &["v1"])]
     } else {
@@ -215,33 +218,89 @@ pub fn wants_aggregated(headers: &HeaderMap) -> Option<&'static str> {
     None
 }
 
+/// The discovery documents, encoded once: they depend only on the catalogue, and kubectl
+/// asks for them before most commands.
+struct Encoded {
+    /// Aggregated documents by (core, version).
+    aggregated: HashMap<(bool, &'static str), Vec<u8>>,
+    group_list: Vec<u8>,
+    /// `/apis/{group}` by group; `/api/v1` and `/apis/{group}/{version}` by group-version.
+    groups: HashMap<&'static str, Vec<u8>>,
+    resource_lists: HashMap<String, Vec<u8>>,
+}
+
+fn encoded() -> &'static Encoded {
+    static ENCODED: OnceLock<Encoded> = OnceLock::new();
+    ENCODED.get_or_init(|| {
+        let bytes = |v: &Value| serde_json::to_vec(v).unwrap_or_default();
+        let mut aggregated = HashMap::new();
+        for core in [true, false] {
+            for v in ["v2", "v2beta1"] {
+                aggregated.insert((core, v), bytes(&aggregated_doc(core, v)));
+            }
+        }
+        let mut groups = HashMap::new();
+        let mut resource_lists = HashMap::new();
+        if let Some(doc) = resource_list("", "v1") {
+            resource_lists.insert("/v1".to_string(), bytes(&doc));
+        }
+        for g in catalogue::groups() {
+            if let Some(doc) = group(g.name) {
+                groups.insert(g.name, bytes(&doc));
+            }
+            for v in g.versions {
+                if let Some(doc) = resource_list(g.name, v) {
+                    resource_lists.insert(format!("{}/{v}", g.name), bytes(&doc));
+                }
+            }
+        }
+        Encoded {
+            aggregated,
+            group_list: bytes(&group_list()),
+            groups,
+            resource_lists,
+        }
+    })
+}
+
+fn json_bytes(body: &'static [u8]) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
 /// `/api` or `/apis`, aggregated when asked for.
 pub fn root(core: bool, headers: &HeaderMap, server_address: &str) -> Response {
     if let Some(v) = wants_aggregated(headers) {
-        let body = serde_json::to_vec(&aggregated(core, v)).unwrap_or_default();
+        let body: &'static [u8] = encoded()
+            .aggregated
+            .get(&(core, v))
+            .map_or(&[], Vec::as_slice);
         let ct = format!("application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList");
         return (StatusCode::OK, [(header::CONTENT_TYPE, ct)], body).into_response();
     }
-    let doc = if core {
-        core_versions(server_address)
+    if core {
+        json_response(StatusCode::OK, &core_versions(server_address))
     } else {
-        group_list()
-    };
-    json_response(StatusCode::OK, &doc)
+        json_bytes(&encoded().group_list)
+    }
 }
 
 /// `/apis/{group}`.
 pub fn group_response(name: &str) -> Response {
-    match group(name) {
-        Some(doc) => json_response(StatusCode::OK, &doc),
+    match encoded().groups.get(name) {
+        Some(doc) => json_bytes(doc),
         None => ApiError::not_found_path().into_response(),
     }
 }
 
 /// `/api/v1`, `/apis/{group}/{version}`.
 pub fn resource_list_response(group: &str, version: &str) -> Response {
-    match resource_list(group, version) {
-        Some(doc) => json_response(StatusCode::OK, &doc),
+    match encoded().resource_lists.get(&format!("{group}/{version}")) {
+        Some(doc) => json_bytes(doc),
         None => ApiError::not_found_path().into_response(),
     }
 }
@@ -266,7 +325,7 @@ mod tests {
 
     #[test]
     fn aggregated_discovery_names_scale_kind() {
-        let doc = aggregated(false, "v2");
+        let doc = aggregated_doc(false, "v2");
         let apps = doc["items"]
             .as_array()
             .expect("items")

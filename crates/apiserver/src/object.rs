@@ -1,7 +1,5 @@
 //! Helpers over objects held as JSON values: metadata access, store keys, encoding.
 
-use std::collections::BTreeMap;
-
 use rkube_api::ResourceInfo;
 use serde_json::{Map, Value};
 
@@ -33,19 +31,6 @@ pub fn name(obj: &Value) -> &str {
 
 pub fn namespace(obj: &Value) -> &str {
     meta_str(obj, "namespace").unwrap_or("")
-}
-
-/// `metadata.labels` as a sorted map; values that are not strings are left out.
-pub fn labels(obj: &Value) -> BTreeMap<String, String> {
-    obj.get("metadata")
-        .and_then(|m| m.get("labels"))
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Sets `metadata.resourceVersion`.

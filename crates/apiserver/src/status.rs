@@ -171,10 +171,6 @@ impl ApiError {
         ApiError::new(410, "Expired", message)
     }
 
-    pub fn gone(message: impl Into<String>) -> Self {
-        ApiError::new(410, "Gone", message)
-    }
-
     pub fn too_many_requests(message: impl Into<String>) -> Self {
         let mut e = ApiError::new(429, "TooManyRequests", message);
         e.retry_after_seconds = Some(1);

@@ -276,11 +276,8 @@ fn remove(obj: &mut Value, field: &str) {
 }
 
 pub fn set_meta(obj: &mut Value, field: &str, v: Value) {
-    if let Some(m) = obj.as_object_mut() {
-        let meta = m.entry("metadata").or_insert_with(|| json!({}));
-        if let Some(meta) = meta.as_object_mut() {
-            meta.insert(field.into(), v);
-        }
+    if let Ok(meta) = crate::object::meta_mut(obj) {
+        meta.insert(field.into(), v);
     }
 }
 

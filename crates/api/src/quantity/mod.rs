@@ -45,14 +45,18 @@ impl Format {
 /// Why a string is not a quantity; the texts are upstream's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum QuantityError {
-    #[error(
-        "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
-    )]
+    #[error("{}", QuantityError::FORMAT_WRONG)]
     FormatWrong,
     #[error("unable to parse numeric part of quantity")]
     Numeric,
     #[error("unable to parse quantity's suffix")]
     Suffix,
+}
+
+impl QuantityError {
+    /// The text of [`QuantityError::FormatWrong`], which validation reports as a detail.
+    pub const FORMAT_WRONG: &'static str =
+        "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
 }
 
 /// An exact fixed-point number with the format it was written in.
