@@ -445,6 +445,7 @@ async fn main() -> Result<()> {
             server_address: addr.to_string(),
             ..Config::default()
         },
+        rkube_apiserver::Security::insecure(),
     )
     .await?;
     tokio::spawn(rkube_apiserver::serve(

@@ -21,6 +21,10 @@ const NAMESPACE_VERBS: &[&str] = &[
     "create", "delete", "get", "list", "patch", "update", "watch",
 ];
 const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
+/// Reviews are created and answered, never stored.
+const CREATE_ONLY: &[&str] = &["create"];
+/// The `storage` of resources that are never stored.
+pub const VIRTUAL: &str = "";
 
 /// A subresource such as `pods/status` or `deployments/scale`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +67,11 @@ impl ResourceInfo {
 
     pub fn subresource(&self, name: &str) -> Option<&'static Subresource> {
         self.subresources.iter().find(|s| s.name == name)
+    }
+
+    /// Whether objects of this resource are stored (reviews are answered and forgotten).
+    pub fn is_stored(&self) -> bool {
+        !self.storage.is_empty()
     }
 
     pub fn has_verb(&self, verb: &str) -> bool {
@@ -235,6 +244,28 @@ pub static RESOURCES: &[ResourceInfo] = &[
     res!("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", true,
          short: NONE, cat: NONE, subs: &[]),
     res!("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", true, short: NONE, cat: NONE, subs: &[]),
+    // authentication.k8s.io/v1 and authorization.k8s.io/v1: create-only reviews, never stored
+    res!("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", "selfsubjectreview",
+         false, short: NONE, cat: NONE, subs: &[], verbs: CREATE_ONLY, storage: VIRTUAL),
+    res!("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", "tokenreview", false,
+         short: NONE, cat: NONE, subs: &[], verbs: CREATE_ONLY, storage: VIRTUAL),
+    res!("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews",
+         "localsubjectaccessreview", true, short: NONE, cat: NONE, subs: &[], verbs: CREATE_ONLY,
+         storage: VIRTUAL),
+    res!("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
+         "selfsubjectaccessreview", false, short: NONE, cat: NONE, subs: &[], verbs: CREATE_ONLY,
+         storage: VIRTUAL),
+    res!("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews",
+         "selfsubjectrulesreview", false, short: NONE, cat: NONE, subs: &[], verbs: CREATE_ONLY,
+         storage: VIRTUAL),
+    res!("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews",
+         "subjectaccessreview", false, short: NONE, cat: NONE, subs: &[], verbs: CREATE_ONLY,
+         storage: VIRTUAL),
+    // certificates.k8s.io/v1
+    res!("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests",
+         "certificatesigningrequest", false, short: &["csr"], cat: NONE,
+         subs: &[sub("approval", "CertificateSigningRequest", STATUS_VERBS),
+                 status("CertificateSigningRequest")]),
     // apiextensions.k8s.io/v1
     res!("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
          "customresourcedefinition", false, short: &["crd", "crds"], cat: &["api-extensions"],

@@ -14,14 +14,18 @@
 #![allow(clippy::result_large_err)]
 
 pub mod admission;
+pub mod authn;
+pub mod authz;
 pub mod codec;
 pub mod convert;
 pub mod discovery;
 pub mod filter;
+mod guard;
 mod handlers;
 pub mod metrics;
 pub mod object;
 pub mod request;
+pub mod sa_token;
 pub mod server;
 pub mod status;
 pub mod storage;
@@ -29,7 +33,7 @@ pub mod strategy;
 pub mod tables;
 pub mod watch_cache;
 
-pub use server::{ApiServer, Config};
+pub use server::{ApiServer, Config, Security};
 
 use std::sync::Arc;
 

@@ -48,8 +48,28 @@ impl Default for Config {
     }
 }
 
+/// Who may do what: the authenticators, and whether security is off (`--insecure-dev`).
+#[derive(Debug, Default)]
+pub struct Security {
+    pub authn: crate::authn::Authenticator,
+}
+
+impl Security {
+    /// No TLS, no authentication, no authorization: every request acts as a cluster admin.
+    /// Only for local demos and benchmarks of the bare request path.
+    pub fn insecure() -> Self {
+        Security {
+            authn: crate::authn::Authenticator {
+                insecure: true,
+                ..Default::default()
+            },
+        }
+    }
+}
+
 /// The API server's shared state.
 pub struct ApiServer {
+    pub(crate) security: Security,
     pub(crate) store: Arc<dyn Store>,
     caches: HashMap<&'static str, Arc<WatchCache>>,
     pub(crate) config: Config,
@@ -70,10 +90,14 @@ impl std::fmt::Debug for ApiServer {
 impl ApiServer {
     /// Starts a watch cache per stored resource and returns the server once every cache holds
     /// the store's current state.
-    pub async fn new(store: Arc<dyn Store>, config: Config) -> Result<Arc<Self>, StoreError> {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        config: Config,
+        security: Security,
+    ) -> Result<Arc<Self>, StoreError> {
         let mut caches = HashMap::new();
         for res in RESOURCES {
-            if caches.contains_key(res.storage) {
+            if !res.is_stored() || caches.contains_key(res.storage) {
                 continue;
             }
             let prefix = object::prefix(res, None);
@@ -85,6 +109,7 @@ impl ApiServer {
             config.max_mutating_requests_inflight,
         ));
         let server = Arc::new(ApiServer {
+            security,
             store,
             caches,
             config,
@@ -104,6 +129,54 @@ impl ApiServer {
             self.readonly_inflight.available_permits(),
             self.mutating_inflight.available_permits(),
         )
+    }
+
+    /// A kube client that reaches this server through the in-process transport: requests go
+    /// straight to the router as `user`, with no socket and no TLS in between, and are
+    /// authorized and admitted like any other.
+    pub fn client(self: &Arc<Self>, user: crate::authz::User) -> kube::Client {
+        let router = self.router();
+        let service = tower::ServiceBuilder::new()
+            .map_request(move |req: http::Request<kube::client::Body>| {
+                let mut req = req.map(Body::new);
+                req.extensions_mut()
+                    .insert(crate::authn::InProcessIdentity(user.clone()));
+                req
+            })
+            .service(router);
+        kube::Client::new(service, "default")
+    }
+
+    /// One object from the watch caches, by resource (any served version) and name.
+    pub(crate) fn cached(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Arc<crate::watch_cache::CachedObject>> {
+        let res = RESOURCES
+            .iter()
+            .find(|r| r.group == group && r.plural == plural && r.is_stored())?;
+        self.cache(res).get(&object::key(res, namespace, name))
+    }
+
+    /// The cached objects of a resource, in one namespace or all.
+    pub(crate) fn cached_list(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: Option<&str>,
+    ) -> Vec<Arc<crate::watch_cache::CachedObject>> {
+        let Some(res) = RESOURCES
+            .iter()
+            .find(|r| r.group == group && r.plural == plural && r.is_stored())
+        else {
+            return Vec::new();
+        };
+        self.cache(res)
+            .snapshot(&object::prefix(res, namespace), &|_| true)
+            .objects
     }
 
     pub(crate) fn cache(&self, res: &ResourceInfo) -> &Arc<WatchCache> {
@@ -135,6 +208,10 @@ impl ApiServer {
             )
             .route("/openapi/v3/{*path}", get(openapi_v3))
             .fallback(api)
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                crate::guard::guard,
+            ))
             .with_state(self.clone())
     }
 }

@@ -52,7 +52,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         server_address: local.to_string(),
         ..Config::default()
     };
-    let server = ApiServer::new(store, config)
+    let server = ApiServer::new(store, config, rkube_apiserver::Security::insecure())
         .await
         .context("starting the API server")?;
     eprintln!(

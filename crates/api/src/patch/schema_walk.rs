@@ -10,8 +10,8 @@
 use std::sync::OnceLock;
 
 use k8s_openapi::api::{
-    apps, autoscaling, batch, coordination, core, discovery, events, networking, policy, rbac,
-    scheduling, storage,
+    apps, authentication, authorization, autoscaling, batch, certificates, coordination, core,
+    discovery, events, networking, policy, rbac, scheduling, storage,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
@@ -118,6 +118,17 @@ pub(crate) fn definitions() -> &'static Definitions {
             ("rbac.authorization.k8s.io", "v1", "ClusterRole", rbac::v1::ClusterRole),
             ("rbac.authorization.k8s.io", "v1", "RoleBinding", rbac::v1::RoleBinding),
             ("rbac.authorization.k8s.io", "v1", "Role", rbac::v1::Role),
+            ("authentication.k8s.io", "v1", "SelfSubjectReview", authentication::v1::SelfSubjectReview),
+            ("authentication.k8s.io", "v1", "TokenReview", authentication::v1::TokenReview),
+            ("authorization.k8s.io", "v1", "LocalSubjectAccessReview",
+             authorization::v1::LocalSubjectAccessReview),
+            ("authorization.k8s.io", "v1", "SelfSubjectAccessReview",
+             authorization::v1::SelfSubjectAccessReview),
+            ("authorization.k8s.io", "v1", "SelfSubjectRulesReview",
+             authorization::v1::SelfSubjectRulesReview),
+            ("authorization.k8s.io", "v1", "SubjectAccessReview", authorization::v1::SubjectAccessReview),
+            ("certificates.k8s.io", "v1", "CertificateSigningRequest",
+             certificates::v1::CertificateSigningRequest),
             ("apiextensions.k8s.io", "v1", "CustomResourceDefinition",
              apiextensions::v1::CustomResourceDefinition),
         ];

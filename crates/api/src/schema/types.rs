@@ -6,8 +6,8 @@
 //! definition it references, so the registry ends up with the transitive closure.
 
 use k8s_openapi::api::{
-    apps, authentication, autoscaling, batch, coordination, core, discovery, events, networking,
-    policy, rbac, scheduling, storage,
+    apps, authentication, authorization, autoscaling, batch, certificates, coordination, core,
+    discovery, events, networking, policy, rbac, scheduling, storage,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions;
 use k8s_openapi::apimachinery::pkg::apis::meta;
@@ -98,6 +98,43 @@ pub fn generate(g: &mut SchemaGenerator) -> Vec<KindDef> {
         add::<rbac::v1::ClusterRole>(g, "rbac.authorization.k8s.io", "v1", "ClusterRole"),
         add::<rbac::v1::RoleBinding>(g, "rbac.authorization.k8s.io", "v1", "RoleBinding"),
         add::<rbac::v1::Role>(g, "rbac.authorization.k8s.io", "v1", "Role"),
+        add::<authentication::v1::SelfSubjectReview>(
+            g,
+            "authentication.k8s.io",
+            "v1",
+            "SelfSubjectReview",
+        ),
+        add::<authentication::v1::TokenReview>(g, "authentication.k8s.io", "v1", "TokenReview"),
+        add::<authorization::v1::LocalSubjectAccessReview>(
+            g,
+            "authorization.k8s.io",
+            "v1",
+            "LocalSubjectAccessReview",
+        ),
+        add::<authorization::v1::SelfSubjectAccessReview>(
+            g,
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectAccessReview",
+        ),
+        add::<authorization::v1::SelfSubjectRulesReview>(
+            g,
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectRulesReview",
+        ),
+        add::<authorization::v1::SubjectAccessReview>(
+            g,
+            "authorization.k8s.io",
+            "v1",
+            "SubjectAccessReview",
+        ),
+        add::<certificates::v1::CertificateSigningRequest>(
+            g,
+            "certificates.k8s.io",
+            "v1",
+            "CertificateSigningRequest",
+        ),
         add::<apiextensions::v1::CustomResourceDefinition>(
             g,
             "apiextensions.k8s.io",

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method};
 use serde_json::Value;
 
+use crate::authn::{Authenticated, User};
 use crate::codec;
 use crate::discovery;
 use crate::request::{parse_path, Query, ResourceRequest, Target};
@@ -30,6 +31,8 @@ pub(crate) struct Ctx {
     pub req: ResourceRequest,
     pub query: Query,
     pub headers: HeaderMap,
+    /// Who sent the request.
+    pub user: User,
     /// Whether writes record managed fields as an `Update` by [`Ctx::field_manager`]; off for
     /// server-side apply, which records its own.
     pub track: bool,
@@ -131,11 +134,17 @@ pub(crate) async fn dispatch(server: Arc<ApiServer>, req: Request<Body>) -> Resp
                 }
             };
             let metrics_server = server.clone();
+            let user = parts
+                .extensions
+                .get::<Authenticated>()
+                .map(|a| a.0.clone())
+                .unwrap_or_else(User::anonymous);
             let ctx = Ctx {
                 server,
                 req: rr,
                 query,
                 headers: parts.headers,
+                user,
                 track: true,
             };
             let resp = match resource(ctx, parts.method, body).await {
@@ -415,6 +424,7 @@ pub(crate) async fn bootstrap(server: &Arc<ApiServer>) -> ApiResult<()> {
             },
             query: Query::default(),
             headers: HeaderMap::new(),
+            user: User::apiserver(),
             track: true,
         };
         let obj =

@@ -64,7 +64,7 @@ impl TestServer {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         config.server_address = addr.to_string();
-        let server = ApiServer::new(store.clone(), config)
+        let server = ApiServer::new(store.clone(), config, rkube_apiserver::Security::insecure())
             .await
             .expect("api server");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
