@@ -18,6 +18,7 @@ pub mod authn;
 pub mod authz;
 pub mod codec;
 pub mod convert;
+pub mod csr;
 pub mod discovery;
 pub mod filter;
 mod guard;

@@ -52,6 +52,7 @@ impl Default for Config {
 #[derive(Debug, Default)]
 pub struct Security {
     pub authn: crate::authn::Authenticator,
+    pub admission: crate::admission::Admission,
 }
 
 impl Security {
@@ -63,6 +64,7 @@ impl Security {
                 insecure: true,
                 ..Default::default()
             },
+            admission: crate::admission::Admission::default_plugins(),
         }
     }
 }
@@ -145,6 +147,49 @@ impl ApiServer {
             })
             .service(router);
         kube::Client::new(service, "default")
+    }
+
+    /// Reads a key from the store at a revision (0 for the latest), bypassing the caches.
+    pub(crate) async fn read_key(
+        &self,
+        key: &str,
+        revision: i64,
+    ) -> crate::status::ApiResult<Option<(serde_json::Value, i64)>> {
+        let resp = self
+            .store
+            .range(
+                rkube_store::RangeRequest::new(rkube_store::KeyRange::key(key.as_bytes()))
+                    .at_revision(revision),
+            )
+            .await?;
+        match resp.kvs.into_iter().next() {
+            Some(kv) => Ok(Some((
+                object::decode(&kv.value, kv.mod_revision)?,
+                kv.mod_revision,
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads an object of a resource from the store (not the cache): for checks that must
+    /// see a write made a moment ago.
+    pub(crate) async fn read_object(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+    ) -> crate::status::ApiResult<Option<serde_json::Value>> {
+        let Some(res) = RESOURCES
+            .iter()
+            .find(|r| r.group == group && r.plural == plural && r.is_stored())
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .read_key(&object::key(res, namespace, name), 0)
+            .await?
+            .map(|(v, _)| v))
     }
 
     /// One object from the watch caches, by resource (any served version) and name.

@@ -113,6 +113,19 @@ pub fn request_info(method: &Method, path: &str, query: Option<&str>) -> Request
 mod tests {
     use super::*;
 
+    /// (method, path, query, verb, group, namespace, resource, name, subresource)
+    type Case = (
+        Method,
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+    );
+
     fn ri(method: Method, path: &str, query: Option<&str>) -> RequestInfo {
         request_info(&method, path, query)
     }
@@ -120,17 +133,7 @@ mod tests {
     #[test]
     fn resource_paths_map_to_upstream_verbs_and_coordinates() {
         // (method, path, query, verb, group, namespace, resource, name, subresource)
-        let cases: &[(
-            Method,
-            &str,
-            Option<&str>,
-            &str,
-            &str,
-            &str,
-            &str,
-            &str,
-            &str,
-        )] = &[
+        let cases: &[Case] = &[
             (
                 Method::GET,
                 "/api/v1/pods",

@@ -180,6 +180,7 @@ async fn delete_key(ctx: &Ctx, key: &str, opts: &DeleteOptions) -> ApiResult<(Va
                 ));
             }
         }
+        crate::admission::admit_delete(ctx, &obj, opts.dry_run).await?;
         let before = obj.clone();
         let grace = strategy::delete_grace(res, &obj, opts.grace);
         let mut finalizers: Vec<Value> = obj

@@ -33,6 +33,8 @@ pub(crate) struct Ctx {
     pub headers: HeaderMap,
     /// Who sent the request.
     pub user: User,
+    /// Warnings for the response's `Warning` headers, from admission.
+    pub warnings: parking_lot::Mutex<Vec<String>>,
     /// Whether writes record managed fields as an `Update` by [`Ctx::field_manager`]; off for
     /// server-side apply, which records its own.
     pub track: bool,
@@ -145,6 +147,7 @@ pub(crate) async fn dispatch(server: Arc<ApiServer>, req: Request<Body>) -> Resp
                 query,
                 headers: parts.headers,
                 user,
+                warnings: Default::default(),
                 track: true,
             };
             let resp = match resource(ctx, parts.method, body).await {
@@ -407,33 +410,74 @@ pub(crate) fn add_warnings(resp: &mut Response, warnings: &[String]) {
 pub const SYSTEM_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
 
-/// Creates the system namespaces that do not exist yet.
+/// Creates what every cluster has and that does not exist yet: the system namespaces and
+/// the system priority classes.
 pub(crate) async fn bootstrap(server: &Arc<ApiServer>) -> ApiResult<()> {
-    let Some(namespaces) = rkube_api::catalogue::find("", "v1", "namespaces") else {
-        return Ok(());
-    };
     for ns in SYSTEM_NAMESPACES {
-        let ctx = Ctx {
-            server: server.clone(),
-            req: ResourceRequest {
-                resource: namespaces,
-                namespace: None,
-                name: Some((*ns).to_string()),
-                subresource: None,
-                watch_path: false,
-            },
-            query: Query::default(),
-            headers: HeaderMap::new(),
-            user: User::apiserver(),
-            track: true,
-        };
         let obj =
             serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-        match write::create_object(&ctx, obj, false).await {
-            Ok(_) => {}
-            Err(e) if e.code == 409 => {}
-            Err(e) => return Err(e),
-        }
+        create_if_missing(server, "", "namespaces", obj).await?;
+    }
+    for (name, value, description) in crate::admission::plugins::SYSTEM_PRIORITY_CLASSES {
+        let obj = serde_json::json!({
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": name},
+            "value": value,
+            "description": description,
+        });
+        create_if_missing(server, "scheduling.k8s.io", "priorityclasses", obj).await?;
     }
     Ok(())
+}
+
+/// A context for the API server's own writes, as `system:apiserver`.
+pub(crate) fn internal_ctx(
+    server: &Arc<ApiServer>,
+    resource: &'static rkube_api::ResourceInfo,
+    namespace: Option<&str>,
+    name: &str,
+) -> Ctx {
+    Ctx {
+        server: server.clone(),
+        req: ResourceRequest {
+            resource,
+            namespace: namespace.map(str::to_string),
+            name: Some(name.to_string()),
+            subresource: None,
+            watch_path: false,
+        },
+        query: Query::default(),
+        headers: HeaderMap::new(),
+        user: User::apiserver(),
+        warnings: Default::default(),
+        track: true,
+    }
+}
+
+/// Creates `obj` unless an object of that name exists.
+pub(crate) async fn create_if_missing(
+    server: &Arc<ApiServer>,
+    group: &str,
+    plural: &str,
+    obj: Value,
+) -> ApiResult<()> {
+    let Some(res) = rkube_api::RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.plural == plural && r.is_stored())
+    else {
+        return Ok(());
+    };
+    let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let ctx = internal_ctx(server, res, ns, &name);
+    match write::create_object(&ctx, obj, false).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    }
 }

@@ -3,7 +3,6 @@
 
 use axum::response::Response;
 use http::StatusCode;
-use rkube_store::RangeRequest;
 use serde_json::Value;
 
 use super::Ctx;
@@ -59,16 +58,5 @@ async fn load_at(ctx: &Ctx, revision: i64) -> ApiResult<(Value, i64)> {
 
 /// Reads a key from the store at a revision (0 for the latest).
 pub(crate) async fn find(ctx: &Ctx, key: &str, revision: i64) -> ApiResult<Option<(Value, i64)>> {
-    let resp = ctx
-        .server
-        .store
-        .range(RangeRequest::new(rkube_store::KeyRange::key(key.as_bytes())).at_revision(revision))
-        .await?;
-    match resp.kvs.into_iter().next() {
-        Some(kv) => Ok(Some((
-            object::decode(&kv.value, kv.mod_revision)?,
-            kv.mod_revision,
-        ))),
-        None => Ok(None),
-    }
+    ctx.server.read_key(key, revision).await
 }

@@ -55,16 +55,13 @@ pub(crate) async fn create_object(ctx: &Ctx, mut obj: Value, dry: bool) -> ApiRe
     meta.insert("uid".into(), json!(object::new_uid()));
     meta.insert("creationTimestamp".into(), json!(object::now_rfc3339()));
     meta.remove("deletionTimestamp");
-    if res.namespaced {
-        check_namespace(ctx, &obj).await?;
-    }
     for attempt in 0..GENERATE_NAME_TRIES {
         if let (false, Some(prefix)) = (named, &generate) {
             let name = format!("{prefix}{}", object::random_suffix());
             object::meta_mut(&mut obj)?.insert("name".into(), json!(name));
         }
         let mut candidate = obj.clone();
-        admission::create(res, &mut candidate)?;
+        admission::admit_create(ctx, &mut candidate, dry).await?;
         let mut candidate = ctx.track_update(None, candidate);
         let name = object::name(&candidate).to_string();
         let key = object::key(res, object::namespace(&candidate), &name);
@@ -88,37 +85,6 @@ pub(crate) async fn create_object(ctx: &Ctx, mut obj: Value, dry: bool) -> ApiRe
         }
     }
     Err(ApiError::already_exists(res, object::name(&obj)))
-}
-
-/// A namespaced object needs its namespace to exist and not be terminating.
-async fn check_namespace(ctx: &Ctx, obj: &Value) -> ApiResult<()> {
-    let ns_name = object::namespace(obj);
-    let Some(namespaces) = rkube_api::catalogue::find("", "v1", "namespaces") else {
-        return Ok(());
-    };
-    // Read from the store, not the cache: a namespace deleted a moment ago must already
-    // refuse new content.
-    let key = object::key(namespaces, "", ns_name);
-    let ns = find(ctx, &key, 0).await?.map(|(v, _)| v);
-    let Some(ns) = ns else {
-        return Err(ApiError::not_found(namespaces, ns_name));
-    };
-    let terminating = ns.pointer("/metadata/deletionTimestamp").is_some();
-    let exempt = ctx.req.resource.kind == "Event";
-    if terminating && !exempt {
-        let mut e = ApiError::forbidden(
-            ctx.req.resource,
-            object::name(obj),
-            &format!("unable to create new content in namespace {ns_name} because it is being terminated"),
-        );
-        e.causes.push(crate::status::Cause {
-            reason: "NamespaceTerminating".into(),
-            message: format!("namespace {ns_name} is being terminated"),
-            field: "metadata.namespace".into(),
-        });
-        return Err(e);
-    }
-    Ok(())
 }
 
 pub(crate) async fn update(ctx: Ctx, body: Bytes) -> ApiResult<Response> {
@@ -239,7 +205,7 @@ pub(crate) async fn guaranteed_update(
         if res.namespaced {
             object::meta_mut(&mut new)?.insert("namespace".into(), json!(ctx.namespace()));
         }
-        admission::update(res, &mut new, &old, ctx.req.subresource.as_deref())?;
+        admission::admit_update(ctx, &mut new, &old, dry).await?;
         if unchanged(&new, &old) {
             return Ok((old, false));
         }

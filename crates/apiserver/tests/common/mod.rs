@@ -64,7 +64,7 @@ impl TestServer {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         config.server_address = addr.to_string();
-        let server = ApiServer::new(store.clone(), config, rkube_apiserver::Security::insecure())
+        let server = ApiServer::new(store.clone(), config, security())
             .await
             .expect("api server");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -181,6 +181,17 @@ impl Drop for TestServer {
             let _ = tx.send(());
         }
     }
+}
+
+/// The API tests' security: the default admission plugins but ServiceAccount, whose
+/// `default` accounts come from a controller these tests do not run (upstream's integration
+/// tests do the same).
+pub fn security() -> rkube_apiserver::Security {
+    let mut s = rkube_apiserver::Security::insecure();
+    s.admission =
+        rkube_apiserver::admission::Admission::from_flags(&[], &["ServiceAccount".into()])
+            .expect("known plugin");
+    s
 }
 
 /// A minimal valid pod.

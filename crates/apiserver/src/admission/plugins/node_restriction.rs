@@ -1,0 +1,267 @@
+//! NodeRestriction: a kubelet (`system:node:<name>` in `system:nodes`) may change only its
+//! own Node and Lease, only pods bound to it, and may request tokens only for pods bound to
+//! it. With the Node authorizer this confines a compromised node to its own workload.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::Plugin;
+use crate::admission::{Operation, Request};
+use crate::status::ApiResult;
+
+/// Labels a node may not set on itself: they steer workloads with isolation requirements.
+const RESTRICTED_LABEL_PREFIX: &str = "node-restriction.kubernetes.io/";
+const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
+
+/// The node a user is, if it is one.
+pub fn node_name(user: &crate::authn::User) -> Option<&str> {
+    let name = user.name.strip_prefix("system:node:")?;
+    (!name.is_empty() && user.in_group("system:nodes")).then_some(name)
+}
+
+#[derive(Debug)]
+pub struct NodeRestriction;
+
+#[async_trait]
+impl Plugin for NodeRestriction {
+    async fn validate(&self, req: &Request<'_>, obj: &Value) -> ApiResult<()> {
+        let Some(node) = node_name(req.user) else {
+            return Ok(());
+        };
+        let why = match (req.resource.group, req.resource.plural) {
+            ("", "pods") => pod(req, node, obj),
+            ("", "nodes") => node_object(req, node, obj),
+            ("", "serviceaccounts") if req.subresource() == "token" => {
+                token(req, node, obj).await?
+            }
+            ("coordination.k8s.io", "leases") if req.namespace == "kube-node-lease" => {
+                (req.name != node).then(|| {
+                    "can only access node lease with the same name as the requesting node"
+                        .to_string()
+                })
+            }
+            ("storage.k8s.io", "csinodes") => (req.name != node).then(|| {
+                "can only access CSINode with the same name as the requesting node".to_string()
+            }),
+            _ => None,
+        };
+        match why {
+            Some(why) => Err(req.forbidden(&why)),
+            None => Ok(()),
+        }
+    }
+}
+
+fn bound_node(pod: &Value) -> &str {
+    pod.pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+fn pod(req: &Request<'_>, node: &str, obj: &Value) -> Option<String> {
+    let existing = req.old.unwrap_or(obj);
+    match (req.op, req.subresource()) {
+        (Operation::Create, "") => {
+            let mirror = obj
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(MIRROR_ANNOTATION))
+                .is_some();
+            if !mirror {
+                return Some(format!(
+                    "pod does not have \"{MIRROR_ANNOTATION}\" annotation, node \"{node}\" can only create mirror pods"
+                ));
+            }
+            if bound_node(obj) != node {
+                return Some(format!(
+                    "node \"{node}\" can only create pods with spec.nodeName set to itself"
+                ));
+            }
+            mirror_pod_references(node, obj)
+        }
+        (Operation::Delete, "") => (bound_node(existing) != node).then(|| {
+            format!("node \"{node}\" can only delete pods with spec.nodeName set to itself")
+        }),
+        (Operation::Update, "status") => (bound_node(existing) != node).then(|| {
+            format!("node \"{node}\" can only update pod status for pods with spec.nodeName set to itself")
+        }),
+        (Operation::Create, "eviction") => (bound_node(existing) != node).then(|| {
+            format!("node \"{node}\" can only evict pods with spec.nodeName set to itself")
+        }),
+        (Operation::Update, "") => Some(format!(
+            "unexpected operation UPDATE, node \"{node}\" can only create and delete mirror pods"
+        )),
+        _ => None,
+    }
+}
+
+/// A mirror pod may not reach secrets, config maps, claims or a service account.
+fn mirror_pod_references(node: &str, pod: &Value) -> Option<String> {
+    let spec = pod.get("spec")?;
+    if spec
+        .get("serviceAccountName")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Some(format!(
+            "node \"{node}\" can not create pods that use service accounts"
+        ));
+    }
+    let text = spec.to_string();
+    for (needle, what) in [
+        ("\"secret\"", "secrets"),
+        ("\"secretKeyRef\"", "secrets"),
+        ("\"secretRef\"", "secrets"),
+        ("\"configMap\"", "configmaps"),
+        ("\"configMapKeyRef\"", "configmaps"),
+        ("\"configMapRef\"", "configmaps"),
+        ("\"persistentVolumeClaim\"", "persistentvolumeclaims"),
+    ] {
+        if text.contains(needle) {
+            return Some(format!(
+                "node \"{node}\" can not create pods that reference {what}"
+            ));
+        }
+    }
+    None
+}
+
+fn node_object(req: &Request<'_>, node: &str, obj: &Value) -> Option<String> {
+    if req.name != node {
+        return Some(format!(
+            "node \"{node}\" is not allowed to modify node \"{}\"",
+            req.name
+        ));
+    }
+    let labels = |o: &Value| -> Vec<(String, String)> {
+        o.pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let old_labels = req.old.map(labels).unwrap_or_default();
+    let mut forbidden: Vec<String> = labels(obj)
+        .into_iter()
+        .filter(|(k, v)| {
+            restricted_label(k) && !old_labels.iter().any(|(ok, ov)| ok == k && ov == v)
+        })
+        .map(|(k, _)| k)
+        .collect();
+    if req.op == Operation::Update {
+        forbidden.extend(
+            old_labels
+                .iter()
+                .filter(|(k, _)| restricted_label(k))
+                .filter(|(k, _)| !labels(obj).iter().any(|(nk, _)| nk == k))
+                .map(|(k, _)| k.clone()),
+        );
+    }
+    if !forbidden.is_empty() {
+        forbidden.sort();
+        let verb = if req.op == Operation::Create {
+            "set"
+        } else {
+            "modify"
+        };
+        return Some(format!(
+            "is not allowed to {verb} the following labels: {}",
+            forbidden.join(", ")
+        ));
+    }
+    if req.op == Operation::Update && req.subresource.is_none() {
+        let taints = |o: &Value| o.pointer("/spec/taints").cloned().unwrap_or(Value::Null);
+        let old_taints = req.old.map(taints).unwrap_or(Value::Null);
+        let empty = |v: &Value| v.is_null() || v.as_array().is_some_and(Vec::is_empty);
+        if taints(obj) != old_taints && !(empty(&taints(obj)) && empty(&old_taints)) {
+            return Some(format!("node \"{node}\" is not allowed to modify taints"));
+        }
+    }
+    None
+}
+
+fn restricted_label(key: &str) -> bool {
+    let prefix = key.split_once('/').map(|(p, _)| p).unwrap_or("");
+    key.starts_with(RESTRICTED_LABEL_PREFIX)
+        || prefix == "node-restriction.kubernetes.io"
+        || prefix.ends_with(".node-restriction.kubernetes.io")
+}
+
+/// A node may request a token only when it is bound to a pod on that node.
+async fn token(req: &Request<'_>, node: &str, obj: &Value) -> ApiResult<Option<String>> {
+    let Some(bound) = obj.pointer("/spec/boundObjectRef") else {
+        return Ok(Some("node requested token not bound to a pod".to_string()));
+    };
+    if bound.get("kind").and_then(Value::as_str) != Some("Pod") {
+        return Ok(Some("node requested token not bound to a pod".to_string()));
+    }
+    let pod_name = bound.get("name").and_then(Value::as_str).unwrap_or("");
+    let pod = match req.server.cached("", "pods", req.namespace, pod_name) {
+        Some(p) => Some(p.value.clone()),
+        None => {
+            req.server
+                .read_object("", "pods", req.namespace, pod_name)
+                .await?
+        }
+    };
+    let Some(pod) = pod else {
+        return Ok(Some(format!("pod \"{pod_name}\" not found")));
+    };
+    if let Some(uid) = bound
+        .get("uid")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+    {
+        if pod.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid) {
+            return Ok(Some(format!(
+                "the UID in the bound object reference ({uid}) does not match the UID in record"
+            )));
+        }
+    }
+    if bound_node(&pod) != node {
+        return Ok(Some(
+            "node requested token bound to a pod scheduled on a different node".to_string(),
+        ));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_identity_needs_the_name_prefix_and_the_nodes_group() {
+        let u = |name: &str, groups: &[&str]| crate::authn::User {
+            name: name.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            ..Default::default()
+        };
+        assert_eq!(
+            node_name(&u("system:node:n1", &["system:nodes"])),
+            Some("n1")
+        );
+        assert_eq!(node_name(&u("system:node:n1", &[])), None);
+        assert_eq!(node_name(&u("alice", &["system:nodes"])), None);
+    }
+
+    #[test]
+    fn restricted_labels_are_the_node_restriction_domain() {
+        assert!(restricted_label("node-restriction.kubernetes.io/zone"));
+        assert!(restricted_label("foo.node-restriction.kubernetes.io/x"));
+        assert!(!restricted_label("kubernetes.io/hostname"));
+    }
+
+    #[test]
+    fn mirror_pods_may_not_reference_secrets_or_accounts() {
+        let pod = serde_json::json!({"spec": {"volumes": [{"name": "s", "secret": {"secretName": "x"}}]}});
+        assert_eq!(
+            mirror_pod_references("n1", &pod).as_deref(),
+            Some("node \"n1\" can not create pods that reference secrets")
+        );
+        let pod = serde_json::json!({"spec": {"containers": [{"name": "c"}]}});
+        assert_eq!(mirror_pod_references("n1", &pod), None);
+    }
+}
