@@ -224,6 +224,19 @@ impl ApiServer {
             .objects
     }
 
+    /// The sum of the change counters of some resources' caches.
+    pub(crate) fn cache_changes(&self, group: &str, plurals: &[&str]) -> u64 {
+        plurals
+            .iter()
+            .filter_map(|p| {
+                RESOURCES
+                    .iter()
+                    .find(|r| r.group == group && r.plural == *p && r.is_stored())
+            })
+            .map(|r| self.cache(r).changes())
+            .sum()
+    }
+
     pub(crate) fn cache(&self, res: &ResourceInfo) -> &Arc<WatchCache> {
         // Every resource's cache is made in `new`.
         #[allow(clippy::indexing_slicing)]

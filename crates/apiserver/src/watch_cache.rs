@@ -123,6 +123,9 @@ pub struct WatchStart {
 #[derive(Debug)]
 pub struct WatchCache {
     prefix: String,
+    /// How many changes the cache has applied (events and relists), for derived indexes
+    /// that rebuild only when their inputs changed.
+    changes: std::sync::atomic::AtomicU64,
     state: RwLock<State>,
     feed: RwLock<broadcast::Sender<Arc<CacheEvent>>>,
     rv_tx: watch::Sender<i64>,
@@ -138,6 +141,7 @@ impl WatchCache {
         let (progress_tx, progress_rx) = mpsc::channel(1);
         let cache = Arc::new(WatchCache {
             prefix: prefix.clone(),
+            changes: std::sync::atomic::AtomicU64::new(1),
             state: RwLock::new(State {
                 rv: 0,
                 window_start: 0,
@@ -157,6 +161,8 @@ impl WatchCache {
 
     /// Replaces the state with a fresh list of the store; returns its revision.
     async fn relist(&self, store: &dyn Store) -> Result<i64, StoreError> {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         let resp = store
             .range(RangeRequest::new(KeyRange::prefix(self.prefix.as_bytes())))
             .await?;
@@ -189,6 +195,10 @@ impl WatchCache {
     }
 
     fn apply(&self, resp: WatchResponse) {
+        if !resp.events.is_empty() {
+            self.changes
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
         let mut st = self.state.write();
         let feed = self.feed.read();
         for ev in resp.events {
@@ -250,6 +260,11 @@ impl WatchCache {
         drop(feed);
         drop(st);
         self.rv_tx.send_replace(rv);
+    }
+
+    /// A counter that moves whenever the cache's contents change.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The revision the cache is current at.

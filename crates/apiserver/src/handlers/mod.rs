@@ -5,7 +5,9 @@ mod delete;
 mod list;
 mod patch;
 mod read;
+mod review;
 mod subresource;
+mod token;
 mod watch;
 mod write;
 
@@ -240,7 +242,15 @@ async fn resource(ctx: Ctx, method: Method, body: Body) -> ApiResult<Response> {
         ("POST", false, None) => {
             require_verb(&ctx, "create")?;
             let body = read_body(body).await?;
-            write::create(ctx, body).await
+            if ctx.req.resource.is_stored() {
+                write::create(ctx, body).await
+            } else {
+                review::create(ctx, body).await
+            }
+        }
+        ("POST", true, Some("token")) if ctx.req.resource.kind == "ServiceAccount" => {
+            let body = read_body(body).await?;
+            token::create(ctx, body).await
         }
         ("POST", true, Some("binding")) => {
             let body = read_body(body).await?;
