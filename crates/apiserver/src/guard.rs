@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::authn::{self, Authenticated};
-use crate::authz::{self, Attributes, Decision};
+use crate::authz::{self, Decision};
 use crate::server::ApiServer;
 
 pub(crate) async fn guard(
@@ -22,7 +22,7 @@ pub(crate) async fn guard(
         Err(e) => return e.into_response(),
     };
     let info = authz::request_info(&parts.method, parts.uri.path(), parts.uri.query());
-    let attrs = Attributes::new(user.clone(), info);
+    let attrs = authz::attributes(user.clone(), info);
     if let Decision::Deny { reason } = authz::authorize(&server, &attrs) {
         return authz::forbidden(&attrs, &reason).into_response();
     }

@@ -32,6 +32,7 @@ pub mod status;
 pub mod storage;
 pub mod strategy;
 pub mod tables;
+pub mod tls;
 pub mod watch_cache;
 
 pub use server::{ApiServer, Config, Security};

@@ -53,6 +53,9 @@ impl Default for Config {
 pub struct Security {
     pub authn: crate::authn::Authenticator,
     pub admission: crate::admission::Admission,
+    /// Service-account token signing and checking; without it TokenRequest is not served and
+    /// service-account tokens do not authenticate.
+    pub service_accounts: Option<crate::sa_token::ServiceAccountTokens>,
 }
 
 impl Security {
@@ -65,6 +68,7 @@ impl Security {
                 ..Default::default()
             },
             admission: crate::admission::Admission::default_plugins(),
+            service_accounts: None,
         }
     }
 }
@@ -72,6 +76,7 @@ impl Security {
 /// The API server's shared state.
 pub struct ApiServer {
     pub(crate) security: Security,
+    pub(crate) rbac: crate::authz::index::RbacIndex,
     pub(crate) store: Arc<dyn Store>,
     caches: HashMap<&'static str, Arc<WatchCache>>,
     pub(crate) config: Config,
@@ -112,6 +117,7 @@ impl ApiServer {
         ));
         let server = Arc::new(ApiServer {
             security,
+            rbac: Default::default(),
             store,
             caches,
             config,

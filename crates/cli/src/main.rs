@@ -2,6 +2,7 @@
 //! Subcommands appear as the components they run are built (the API server and the rest come
 //! with later issues).
 
+mod security;
 mod server;
 mod store;
 

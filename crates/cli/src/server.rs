@@ -30,6 +30,8 @@ pub struct ServerArgs {
     /// etcd endpoints (`http://127.0.0.1:2379,...`) instead of the embedded store.
     #[arg(long, value_delimiter = ',')]
     pub datastore_endpoint: Vec<String>,
+    #[command(flatten)]
+    pub security: crate::security::SecurityArgs,
 }
 
 pub async fn run(args: ServerArgs) -> Result<()> {
@@ -52,21 +54,43 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         server_address: local.to_string(),
         ..Config::default()
     };
-    let server = ApiServer::new(store, config, rkube_apiserver::Security::insecure())
+    let security = crate::security::security(&args.data_dir, &args.security)?;
+    let server = ApiServer::new(store, config, security)
         .await
         .context("starting the API server")?;
-    eprintln!(
-        "WARNING: rkube serves the API over plain HTTP without authentication until TLS and \
-         RBAC land; bind it only to loopback."
-    );
     let kubeconfig = args
         .write_kubeconfig
         .clone()
         .unwrap_or_else(|| args.data_dir.join("kubeconfig.yaml"));
-    let serving = tokio::spawn(rkube_apiserver::serve(server, listener, shutdown_signal()));
-    write_kubeconfig(&kubeconfig, &format!("http://{local}"))?;
+    let host = if local.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        local.ip().to_string()
+    };
+    let url;
+    let serving = if args.security.insecure_dev {
+        eprintln!(
+            "WARNING: --insecure-dev: the API is served over plain HTTP with NO authentication \
+             and NO authorization; anyone who reaches {local} is a cluster admin. Demo use only."
+        );
+        url = format!("http://{}", SocketAddr::new(host.parse()?, local.port()));
+        let serving = tokio::spawn(rkube_apiserver::serve(server, listener, shutdown_signal()));
+        write_insecure_kubeconfig(&kubeconfig, &url)?;
+        serving
+    } else {
+        url = format!("https://{}", SocketAddr::new(host.parse()?, local.port()));
+        let pki = crate::security::load_pki(&args.data_dir, &args.security, &url)?;
+        let serving = tokio::spawn(rkube_apiserver::tls::serve_tls(
+            server,
+            listener,
+            pki.tls.clone(),
+            shutdown_signal(),
+        ));
+        crate::security::write_admin_kubeconfig(&kubeconfig, &pki, &url)?;
+        serving
+    };
     eprintln!(
-        "rkube API server listening on http://{local}; kubeconfig at {}",
+        "rkube API server listening on {url}; kubeconfig at {}",
         kubeconfig.display()
     );
     serving
@@ -87,9 +111,9 @@ async fn shutdown_signal() {
     }
 }
 
-/// Writes the kubeconfig atomically (a reader never sees half a file), readable only by its
-/// owner.
-fn write_kubeconfig(path: &Path, server: &str) -> Result<()> {
+/// Writes an `--insecure-dev` kubeconfig (no credentials) atomically (a reader never sees
+/// half a file), readable only by its owner.
+fn write_insecure_kubeconfig(path: &Path, server: &str) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let text = format!(

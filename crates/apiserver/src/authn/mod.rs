@@ -97,21 +97,10 @@ pub fn authenticate(server: &ApiServer, parts: &Parts) -> Result<User, ApiError>
         return Ok(with_authenticated_group(user.clone()));
     }
     if let Some(token) = bearer_token(parts) {
-        let authn = &server.security.authn;
-        if let Some(user) = authn
-            .token_file
-            .as_ref()
-            .and_then(|f| f.authenticate(token))
-        {
-            return Ok(with_authenticated_group(user));
-        }
-        if let Some(user) = bootstrap::authenticate(server, token) {
-            return Ok(with_authenticated_group(user));
-        }
-        if let Some(user) = crate::sa_token::authenticate(server, token) {
-            return Ok(with_authenticated_group(user));
-        }
-        return Err(unauthorized());
+        return match authenticate_token(server, token, &[]) {
+            Some((user, _)) => Ok(user),
+            None => Err(unauthorized()),
+        };
     }
     if server.security.authn.insecure {
         return Ok(User::insecure_admin());
@@ -120,6 +109,44 @@ pub fn authenticate(server: &ApiServer, parts: &Parts) -> Result<User, ApiError>
         return Ok(User::anonymous());
     }
     Err(unauthorized())
+}
+
+/// Authenticates a bearer token (static, bootstrap or service account) meant for
+/// `audiences` (the API audiences when empty), as TokenReview and requests do. Returns the
+/// user and the audiences the token matched.
+pub fn authenticate_token(
+    server: &ApiServer,
+    token: &str,
+    audiences: &[String],
+) -> Option<(User, Vec<String>)> {
+    let authn = &server.security.authn;
+    let api_audiences = || {
+        server
+            .security
+            .service_accounts
+            .as_ref()
+            .map(|t| t.api_audiences.clone())
+            .unwrap_or_default()
+    };
+    // Tokens that carry no audience are good for the API audiences only.
+    let plain = |user: User| {
+        let wanted = api_audiences();
+        let matched = if audiences.is_empty() {
+            wanted
+        } else {
+            audiences.iter().filter(|a| wanted.contains(a)).cloned().collect()
+        };
+        (audiences.is_empty() || !matched.is_empty())
+            .then(|| (with_authenticated_group(user), matched))
+    };
+    if let Some(user) = authn.token_file.as_ref().and_then(|f| f.authenticate(token)) {
+        return plain(user);
+    }
+    if let Some(user) = bootstrap::authenticate(server, token) {
+        return plain(user);
+    }
+    crate::sa_token::authenticate_with(server, token, audiences)
+        .map(|(u, auds)| (with_authenticated_group(u), auds))
 }
 
 /// The token of an `Authorization: Bearer <token>` header.

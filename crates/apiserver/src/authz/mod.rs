@@ -2,53 +2,31 @@
 //! `system:masters` may do anything, then the Node authorizer, then RBAC. The first that
 //! allows wins; if none does, the request gets 403 with upstream's message.
 
+pub mod index;
 pub mod request_info;
 
-use std::collections::BTreeMap;
+use k8s_openapi::api::authorization::v1::{NonResourceRule, ResourceRule};
 
 use crate::authn::MASTERS;
 use crate::server::ApiServer;
 use crate::status::ApiError;
 pub use request_info::{request_info, RequestInfo};
 
-/// An authenticated identity (upstream's `user.Info`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct User {
-    pub name: String,
-    pub uid: String,
-    pub groups: Vec<String>,
-    pub extra: BTreeMap<String, Vec<String>>,
-}
+pub use rkube_api::rbac::{Attributes, User};
 
-/// What is asked, by whom (upstream's `authorizer.Attributes`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Attributes {
-    pub user: User,
-    pub verb: String,
-    pub resource_request: bool,
-    pub api_group: String,
-    pub api_version: String,
-    pub resource: String,
-    pub subresource: String,
-    pub namespace: String,
-    pub name: String,
-    pub path: String,
-}
-
-impl Attributes {
-    pub fn new(user: User, info: RequestInfo) -> Self {
-        Attributes {
-            user,
-            verb: info.verb,
-            resource_request: info.resource_request,
-            api_group: info.api_group,
-            api_version: info.api_version,
-            resource: info.resource,
-            subresource: info.subresource,
-            namespace: info.namespace,
-            name: info.name,
-            path: info.path,
-        }
+/// The attributes of a request by `user`.
+pub fn attributes(user: User, info: RequestInfo) -> Attributes {
+    Attributes {
+        user,
+        verb: info.verb,
+        resource_request: info.resource_request,
+        api_group: info.api_group,
+        api_version: info.api_version,
+        resource: info.resource,
+        subresource: info.subresource,
+        namespace: info.namespace,
+        name: info.name,
+        path: info.path,
     }
 }
 
@@ -71,8 +49,46 @@ pub fn authorize(server: &ApiServer, attrs: &Attributes) -> Decision {
             reason: String::new(),
         };
     }
-    Decision::Deny {
-        reason: String::new(),
+    let node = rkube_api::rbac::authorize_node(attrs, &index::CacheGraph(server));
+    if node.is_allowed() {
+        return Decision::Allow {
+            reason: node.reason().to_string(),
+        };
+    }
+    let policy = server.rbac.snapshot(server);
+    let rbac = rkube_api::rbac::authorize(policy.as_ref(), attrs);
+    if rbac.is_allowed() {
+        return Decision::Allow {
+            reason: rbac.reason().to_string(),
+        };
+    }
+    let reason = [node.reason(), rbac.reason()]
+        .into_iter()
+        .filter(|r| !r.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Decision::Deny { reason }
+}
+
+/// What a SelfSubjectRulesReview reports.
+#[derive(Debug, Default)]
+pub struct RulesReview {
+    pub resource_rules: Vec<ResourceRule>,
+    pub non_resource_rules: Vec<NonResourceRule>,
+    pub incomplete: bool,
+    pub errors: Vec<String>,
+}
+
+/// The rules `user` has in `namespace`, as RBAC grants them (upstream's `RulesFor`).
+pub fn rules_review(server: &ApiServer, user: &User, namespace: &str) -> RulesReview {
+    let policy = server.rbac.snapshot(server);
+    let (rules, errors) = rkube_api::rbac::rules_for(policy.as_ref(), user, namespace);
+    let (resource_rules, non_resource_rules) = rkube_api::rbac::split_rules(&rules);
+    RulesReview {
+        resource_rules,
+        non_resource_rules,
+        incomplete: !errors.is_empty(),
+        errors,
     }
 }
 
@@ -131,7 +147,7 @@ mod tests {
             name: "bob".into(),
             ..User::default()
         };
-        Attributes::new(user, request_info(&method, path, None))
+        attributes(user, request_info(&method, path, None))
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! A real API server for tests: the embedded store in a temporary directory, served on a
-//! loopback port, with a kube-rs client and a raw HTTP helper for status codes and headers.
+//! A real API server for tests: the embedded store in a temporary directory, served over TLS
+//! on a loopback port with authentication, RBAC and admission on, a kube-rs client holding
+//! an admin (`system:masters`) client certificate, and a raw helper that reaches the router
+//! in-process (as the admin unless told otherwise) for status codes and headers.
 
 #![allow(dead_code)]
 
@@ -17,6 +19,7 @@ use tower::ServiceExt;
 
 pub struct TestServer {
     pub client: kube::Client,
+    pub ca: Arc<rkube_pki::Ca>,
     pub url: String,
     pub server: Arc<ApiServer>,
     pub store: Arc<dyn Store>,
@@ -54,32 +57,49 @@ impl TestServer {
     }
 
     /// A server over an existing store (to test restarts).
-    pub async fn on_store(
+    pub async fn on_store(store: Arc<dyn Store>, dir: tempfile::TempDir, config: Config) -> Self {
+        let sec = security(dir.path());
+        Self::on_store_with(store, dir, config, sec).await
+    }
+
+    /// A server over an existing store with the given security.
+    pub async fn on_store_with(
         store: Arc<dyn Store>,
         dir: tempfile::TempDir,
         mut config: Config,
+        security: rkube_apiserver::Security,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         config.server_address = addr.to_string();
-        let server = ApiServer::new(store.clone(), config, security())
+        let server = ApiServer::new(store.clone(), config, security)
             .await
             .expect("api server");
+        let ca = rkube_pki::Ca::load_or_create(&dir.path().join("tls")).expect("ca");
+        let ips = ["127.0.0.1".parse().expect("ip")];
+        let serving = ca
+            .issue_serving("localhost", &["localhost".to_string()], &ips)
+            .expect("serving cert");
+        let tls = rkube_pki::server_tls_config(&serving, ca.cert_pem()).expect("tls");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(rkube_apiserver::serve(
+        tokio::spawn(rkube_apiserver::tls::serve_tls(
             server.clone(),
             listener,
+            tls,
             async move {
                 let _ = rx.await;
             },
         ));
-        let url = format!("http://{addr}");
-        let cfg = kube::Config::new(url.parse().expect("url"));
-        let client = kube::Client::try_from(cfg).expect("client");
+        let url = format!("https://{addr}");
+        let admin = ca
+            .issue_client("system:admin", &["system:masters".to_string()])
+            .expect("admin cert");
+        let client = client_for(&url, &ca, rkube_pki::Credential::Cert(admin)).await;
         TestServer {
             client,
+            ca: Arc::new(ca),
             url,
             server,
             store,
@@ -88,9 +108,34 @@ impl TestServer {
         }
     }
 
-    /// Sends a request straight to the router (no socket).
+    /// A kube client over HTTPS with the given credential.
+    pub async fn client_with(&self, cred: rkube_pki::Credential) -> kube::Client {
+        client_for(&self.url, &self.ca, cred).await
+    }
+
+    /// A kube client over HTTPS with a client certificate for `user` in `groups`.
+    pub async fn client_as(&self, user: &str, groups: &[&str]) -> kube::Client {
+        let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+        let cert = self.ca.issue_client(user, &groups).expect("client cert");
+        self.client_with(rkube_pki::Credential::Cert(cert)).await
+    }
+
+    /// Sends a request straight to the router (no socket) as the admin.
     pub async fn raw(
         &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Vec<u8>>,
+    ) -> Raw {
+        self.raw_as(Some(admin()), method, path, headers, body).await
+    }
+
+    /// Sends a request straight to the router (no socket) as `user` through the in-process
+    /// transport, or with no identity at all (so headers alone authenticate it).
+    pub async fn raw_as(
+        &self,
+        user: Option<rkube_apiserver::authz::User>,
         method: Method,
         path: &str,
         headers: &[(&str, &str)],
@@ -100,7 +145,11 @@ impl TestServer {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let req = req.body(Body::from(body.into())).expect("request");
+        let mut req = req.body(Body::from(body.into())).expect("request");
+        if let Some(user) = user {
+            req.extensions_mut()
+                .insert(rkube_apiserver::authn::InProcessIdentity(user));
+        }
         let resp = self.server.router().oneshot(req).await.expect("infallible");
         let status = resp.status();
         let headers = resp.headers().clone();
