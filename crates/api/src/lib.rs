@@ -4,6 +4,7 @@
 //! - [`field_error`]: validation errors with upstream's field paths and messages;
 //! - [`selector`]: label and field selectors;
 //! - [`quantity`]: resource quantities (`500m`, `1Gi`);
+//! - [`rbac`]: the RBAC and node authorizers' decisions and the bootstrap RBAC policy;
 //! - [`validation`] and [`defaults`]: upstream's validation and defaulting per kind;
 //! - [`patch`]: strategic merge patch and the patch metadata of the types;
 //! - [`schema`]: OpenAPI schemas of the types and unknown-field detection;
@@ -15,6 +16,7 @@ pub mod defaults;
 pub mod field_error;
 pub mod patch;
 pub mod quantity;
+pub mod rbac;
 pub mod schema;
 pub mod selector;
 pub mod table;
