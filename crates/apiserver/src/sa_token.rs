@@ -92,7 +92,13 @@ impl ServiceAccountTokens {
     }
 
     /// A legacy (secret-based, non-expiring) token, as the tokens controller writes.
-    pub fn legacy_token(&self, namespace: &str, sa_name: &str, sa_uid: &str, secret: &str) -> Option<String> {
+    pub fn legacy_token(
+        &self,
+        namespace: &str,
+        sa_name: &str,
+        sa_uid: &str,
+        secret: &str,
+    ) -> Option<String> {
         self.sign(&json!({
             "iss": LEGACY_ISSUER,
             "kubernetes.io/serviceaccount/namespace": namespace,
@@ -105,7 +111,9 @@ impl ServiceAccountTokens {
 }
 
 fn uid_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("")
+    obj.pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 /// Authenticates a service-account JWT meant for one of `audiences` (the API audiences when
@@ -121,7 +129,13 @@ pub fn authenticate_with(
         return None;
     }
     let claims = tokens.key.verify(token).ok()?;
-    let s = |p: &str| claims.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+    let s = |p: &str| {
+        claims
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let issuer = s("/iss");
     if issuer == LEGACY_ISSUER {
         return legacy(server, token, &claims).map(|u| (u, Vec::new()));
@@ -129,20 +143,36 @@ pub fn authenticate_with(
     if issuer != tokens.issuer {
         return None;
     }
-    let wanted: &[String] = if audiences.is_empty() { &tokens.api_audiences } else { audiences };
+    let wanted: &[String] = if audiences.is_empty() {
+        &tokens.api_audiences
+    } else {
+        audiences
+    };
     let token_auds: Vec<String> = match claims.get("aud") {
         Some(Value::String(a)) => vec![a.clone()],
-        Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
         _ => Vec::new(),
     };
-    let matched: Vec<String> = wanted.iter().filter(|a| token_auds.contains(a)).cloned().collect();
+    let matched: Vec<String> = wanted
+        .iter()
+        .filter(|a| token_auds.contains(a))
+        .cloned()
+        .collect();
     if matched.is_empty() {
         return None;
     }
     let k8s = claims.get("kubernetes.io")?;
     let ns = k8s.get("namespace").and_then(Value::as_str)?;
-    let sa_name = k8s.pointer("/serviceaccount/name").and_then(Value::as_str)?;
-    let sa_uid = k8s.pointer("/serviceaccount/uid").and_then(Value::as_str).unwrap_or("");
+    let sa_name = k8s
+        .pointer("/serviceaccount/name")
+        .and_then(Value::as_str)?;
+    let sa_uid = k8s
+        .pointer("/serviceaccount/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let sa = server.cached("", "serviceaccounts", ns, sa_name)?;
     if sa.value.pointer("/metadata/deletionTimestamp").is_some() || uid_of(&sa.value) != sa_uid {
         return None;
@@ -155,8 +185,14 @@ pub fn authenticate_with(
         if uid_of(&obj.value) != uid {
             return None;
         }
-        extra.insert("authentication.kubernetes.io/pod-name".into(), vec![name.to_string()]);
-        extra.insert("authentication.kubernetes.io/pod-uid".into(), vec![uid.to_string()]);
+        extra.insert(
+            "authentication.kubernetes.io/pod-name".into(),
+            vec![name.to_string()],
+        );
+        extra.insert(
+            "authentication.kubernetes.io/pod-uid".into(),
+            vec![uid.to_string()],
+        );
     }
     if let Some(secret) = k8s.get("secret") {
         let name = secret.get("name").and_then(Value::as_str)?;
@@ -176,12 +212,21 @@ pub fn authenticate_with(
                 return None;
             }
         }
-        extra.insert("authentication.kubernetes.io/node-name".into(), vec![name.to_string()]);
-        extra.insert("authentication.kubernetes.io/node-uid".into(), vec![uid.to_string()]);
+        extra.insert(
+            "authentication.kubernetes.io/node-name".into(),
+            vec![name.to_string()],
+        );
+        extra.insert(
+            "authentication.kubernetes.io/node-uid".into(),
+            vec![uid.to_string()],
+        );
     }
     let jti = s("/jti");
     if !jti.is_empty() {
-        extra.insert("authentication.kubernetes.io/credential-id".into(), vec![format!("JTI={jti}")]);
+        extra.insert(
+            "authentication.kubernetes.io/credential-id".into(),
+            vec![format!("JTI={jti}")],
+        );
     }
     Some((sa_user(ns, sa_name, sa_uid, extra), matched))
 }
@@ -211,10 +256,20 @@ fn legacy(server: &ApiServer, token: &str, claims: &Value) -> Option<User> {
     let sa_name = s("kubernetes.io/serviceaccount/service-account.name");
     let sa_uid = s("kubernetes.io/serviceaccount/service-account.uid");
     let secret = server.cached("", "secrets", ns, secret_name)?;
-    let stored = secret.value.pointer("/data/token").and_then(Value::as_str)?;
+    let stored = secret
+        .value
+        .pointer("/data/token")
+        .and_then(Value::as_str)?;
     use base64::Engine;
-    let stored = base64::engine::general_purpose::STANDARD.decode(stored).ok()?;
-    if stored != token.as_bytes() || secret.value.pointer("/metadata/deletionTimestamp").is_some() {
+    let stored = base64::engine::general_purpose::STANDARD
+        .decode(stored)
+        .ok()?;
+    if stored != token.as_bytes()
+        || secret
+            .value
+            .pointer("/metadata/deletionTimestamp")
+            .is_some()
+    {
         return None;
     }
     let sa = server.cached("", "serviceaccounts", ns, sa_name)?;

@@ -53,10 +53,11 @@ pub async fn serve_tls(
                 Err(_) => return,
             };
             let identity = PeerIdentity(peer_user(stream.get_ref().1));
-            let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(identity.clone());
-                router.clone().oneshot(req.map(axum::body::Body::new))
-            });
+            let service =
+                hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(identity.clone());
+                    router.clone().oneshot(req.map(axum::body::Body::new))
+                });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             tokio::pin!(conn);

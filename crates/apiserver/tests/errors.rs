@@ -358,10 +358,12 @@ async fn writes_beyond_the_in_flight_limit_get_429_with_retry_after() {
     // The first write holds the only slot while its body has not arrived.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(1);
     let body = axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
-    let req = http::Request::post(CMS)
+    let mut req = http::Request::post(CMS)
         .header("content-type", "application/json")
         .body(body)
         .expect("request");
+    req.extensions_mut()
+        .insert(rkube_apiserver::authn::InProcessIdentity(common::admin()));
     let router = t.server.router();
     let first = tokio::spawn(async move { router.oneshot(req).await });
     let server = t.server.clone();

@@ -81,11 +81,27 @@ pub struct ServerPki {
 /// The component identities upstream gives client certificates, with their groups.
 fn components(node: &str) -> Vec<(&'static str, String, Vec<String>)> {
     vec![
-        ("client-admin", "system:admin".into(), vec!["system:masters".into()]),
-        ("client-kube-scheduler", "system:kube-scheduler".into(), vec![]),
-        ("client-kube-controller-manager", "system:kube-controller-manager".into(), vec![]),
+        (
+            "client-admin",
+            "system:admin".into(),
+            vec!["system:masters".into()],
+        ),
+        (
+            "client-kube-scheduler",
+            "system:kube-scheduler".into(),
+            vec![],
+        ),
+        (
+            "client-kube-controller-manager",
+            "system:kube-controller-manager".into(),
+            vec![],
+        ),
         ("client-kube-proxy", "system:kube-proxy".into(), vec![]),
-        ("client-kubelet", format!("system:node:{node}"), vec!["system:nodes".into()]),
+        (
+            "client-kubelet",
+            format!("system:node:{node}"),
+            vec!["system:nodes".into()],
+        ),
     ]
 }
 
@@ -121,16 +137,27 @@ pub fn load_pki(data_dir: &Path, args: &SecurityArgs, server_url: &str) -> Resul
             Err(_) => {}
         }
     }
-    let serving = rkube_pki::load_or_issue_serving(&tls_dir, "serving-kube-apiserver", &ca, &dns, &ips)
-        .context("issuing the serving certificate")?;
+    let serving =
+        rkube_pki::load_or_issue_serving(&tls_dir, "serving-kube-apiserver", &ca, &dns, &ips)
+            .context("issuing the serving certificate")?;
     let tls = rkube_pki::server_tls_config(&serving, ca.cert_pem()).context("TLS set-up")?;
     let mut admin = None;
     for (stem, cn, groups) in components(&node) {
         let cert = rkube_pki::load_or_issue_client(&tls_dir, stem, &ca, &cn, &groups)
             .with_context(|| format!("issuing the {cn} client certificate"))?;
         let name = stem.trim_start_matches("client-");
-        let cfg = rkube_pki::kubeconfig(server_url, ca.cert_pem(), "rkube", &cn, &Credential::Cert(cert.clone()));
-        rkube_pki::write_file_atomic(&cred_dir.join(format!("{name}.kubeconfig")), cfg.as_bytes(), 0o600)?;
+        let cfg = rkube_pki::kubeconfig(
+            server_url,
+            ca.cert_pem(),
+            "rkube",
+            &cn,
+            &Credential::Cert(cert.clone()),
+        );
+        rkube_pki::write_file_atomic(
+            &cred_dir.join(format!("{name}.kubeconfig")),
+            cfg.as_bytes(),
+            0o600,
+        )?;
         if stem == "client-admin" {
             admin = Some(cert);
         }
@@ -171,7 +198,10 @@ pub fn security(data_dir: &Path, args: &SecurityArgs) -> Result<Security> {
     if let Some(path) = &args.token_auth_file {
         security.authn.token_file = Some(TokenFile::load(path)?);
     }
-    let key_path = data_dir.join("server").join("tls").join("service-account.key");
+    let key_path = data_dir
+        .join("server")
+        .join("tls")
+        .join("service-account.key");
     let key = rkube_pki::jwt::SigningKey::load_or_create(&key_path)
         .context("loading the service-account signing key")?;
     let issuer = args

@@ -51,35 +51,30 @@ pub struct Authenticator {
     pub insecure: bool,
 }
 
-impl User {
-    pub fn anonymous() -> User {
-        User {
-            name: ANONYMOUS.to_string(),
-            groups: vec![UNAUTHENTICATED.to_string()],
-            ..User::default()
-        }
+/// The identity of a request without credentials.
+pub fn anonymous() -> User {
+    User {
+        name: ANONYMOUS.to_string(),
+        groups: vec![UNAUTHENTICATED.to_string()],
+        ..User::default()
     }
+}
 
-    /// The API server's own identity, for what it writes itself (upstream's loopback client).
-    pub fn apiserver() -> User {
-        User {
-            name: "system:apiserver".to_string(),
-            groups: vec![MASTERS.to_string(), AUTHENTICATED.to_string()],
-            ..User::default()
-        }
+/// The API server's own identity, for what it writes itself (upstream's loopback client).
+pub fn apiserver_user() -> User {
+    User {
+        name: "system:apiserver".to_string(),
+        groups: vec![MASTERS.to_string(), AUTHENTICATED.to_string()],
+        ..User::default()
     }
+}
 
-    /// The identity `--insecure-dev` gives unauthenticated requests.
-    pub fn insecure_admin() -> User {
-        User {
-            name: "system:admin".to_string(),
-            groups: vec![MASTERS.to_string(), AUTHENTICATED.to_string()],
-            ..User::default()
-        }
-    }
-
-    pub fn in_group(&self, group: &str) -> bool {
-        self.groups.iter().any(|g| g == group)
+/// The identity `--insecure-dev` gives unauthenticated requests.
+pub fn insecure_admin() -> User {
+    User {
+        name: "system:admin".to_string(),
+        groups: vec![MASTERS.to_string(), AUTHENTICATED.to_string()],
+        ..User::default()
     }
 }
 
@@ -103,10 +98,10 @@ pub fn authenticate(server: &ApiServer, parts: &Parts) -> Result<User, ApiError>
         };
     }
     if server.security.authn.insecure {
-        return Ok(User::insecure_admin());
+        return Ok(insecure_admin());
     }
     if anonymous_path_allowed(parts.uri.path()) {
-        return Ok(User::anonymous());
+        return Ok(anonymous());
     }
     Err(unauthorized())
 }
@@ -134,12 +129,20 @@ pub fn authenticate_token(
         let matched = if audiences.is_empty() {
             wanted
         } else {
-            audiences.iter().filter(|a| wanted.contains(a)).cloned().collect()
+            audiences
+                .iter()
+                .filter(|a| wanted.contains(a))
+                .cloned()
+                .collect()
         };
         (audiences.is_empty() || !matched.is_empty())
             .then(|| (with_authenticated_group(user), matched))
     };
-    if let Some(user) = authn.token_file.as_ref().and_then(|f| f.authenticate(token)) {
+    if let Some(user) = authn
+        .token_file
+        .as_ref()
+        .and_then(|f| f.authenticate(token))
+    {
         return plain(user);
     }
     if let Some(user) = bootstrap::authenticate(server, token) {

@@ -55,12 +55,15 @@ fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Option<T> {
 impl RbacIndex {
     /// The snapshot current with the caches.
     pub fn snapshot(&self, server: &ApiServer) -> Arc<RbacSnapshot> {
-        let changes = server.cache_changes(RBAC, &[
-            "clusterroles",
-            "roles",
-            "clusterrolebindings",
-            "rolebindings",
-        ]);
+        let changes = server.cache_changes(
+            RBAC,
+            &[
+                "clusterroles",
+                "roles",
+                "clusterrolebindings",
+                "rolebindings",
+            ],
+        );
         {
             let cur = self.current.read();
             if cur.changes == changes && changes != 0 {
@@ -78,8 +81,10 @@ impl RbacIndex {
         }
         for o in server.cached_list(RBAC, "roles", None) {
             if let Some(r) = typed::<Role>(&o.value) {
-                snap.roles
-                    .insert((o.namespace().to_string(), o.name().to_string()), Arc::new(r));
+                snap.roles.insert(
+                    (o.namespace().to_string(), o.name().to_string()),
+                    Arc::new(r),
+                );
             }
         }
         for o in server.cached_list(RBAC, "clusterrolebindings", None) {

@@ -27,6 +27,7 @@ pub fn attributes(user: User, info: RequestInfo) -> Attributes {
         namespace: info.namespace,
         name: info.name,
         path: info.path,
+        field_selector: None,
     }
 }
 

@@ -1,6 +1,8 @@
 //! Request handlers: one dispatcher that maps method and path to a verb, and one module per
 //! group of verbs.
 
+mod bootstrap;
+pub(crate) use bootstrap::bootstrap;
 mod delete;
 mod list;
 mod patch;
@@ -142,7 +144,7 @@ pub(crate) async fn dispatch(server: Arc<ApiServer>, req: Request<Body>) -> Resp
                 .extensions
                 .get::<Authenticated>()
                 .map(|a| a.0.clone())
-                .unwrap_or_else(User::anonymous);
+                .unwrap_or_else(crate::authn::anonymous);
             let ctx = Ctx {
                 server,
                 req: rr,
@@ -420,27 +422,6 @@ pub(crate) fn add_warnings(resp: &mut Response, warnings: &[String]) {
 pub const SYSTEM_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
 
-/// Creates what every cluster has and that does not exist yet: the system namespaces and
-/// the system priority classes.
-pub(crate) async fn bootstrap(server: &Arc<ApiServer>) -> ApiResult<()> {
-    for ns in SYSTEM_NAMESPACES {
-        let obj =
-            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-        create_if_missing(server, "", "namespaces", obj).await?;
-    }
-    for (name, value, description) in crate::admission::plugins::SYSTEM_PRIORITY_CLASSES {
-        let obj = serde_json::json!({
-            "apiVersion": "scheduling.k8s.io/v1",
-            "kind": "PriorityClass",
-            "metadata": {"name": name},
-            "value": value,
-            "description": description,
-        });
-        create_if_missing(server, "scheduling.k8s.io", "priorityclasses", obj).await?;
-    }
-    Ok(())
-}
-
 /// A context for the API server's own writes, as `system:apiserver`.
 pub(crate) fn internal_ctx(
     server: &Arc<ApiServer>,
@@ -459,14 +440,14 @@ pub(crate) fn internal_ctx(
         },
         query: Query::default(),
         headers: HeaderMap::new(),
-        user: User::apiserver(),
+        user: crate::authn::apiserver_user(),
         warnings: Default::default(),
         track: true,
     }
 }
 
 /// Creates `obj` unless an object of that name exists.
-pub(crate) async fn create_if_missing(
+async fn create_if_missing(
     server: &Arc<ApiServer>,
     group: &str,
     plural: &str,

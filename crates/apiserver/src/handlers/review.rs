@@ -75,22 +75,31 @@ fn token_review(ctx: &Ctx, obj: &Value) -> ApiResult<Value> {
         return Err(ApiError::invalid(
             ctx.req.resource,
             "",
-            &[FieldError::required(&rkube_api::FieldPath::new("spec.token"), "")],
+            &[FieldError::required(
+                &rkube_api::FieldPath::new("spec.token"),
+                "",
+            )],
         ));
     }
     let audiences: Vec<String> = obj
         .pointer("/spec/audiences")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
-    Ok(match crate::authn::authenticate_token(&ctx.server, token, &audiences) {
-        Some((user, auds)) => json!({
-            "authenticated": true,
-            "user": user_info(&user),
-            "audiences": auds,
-        }),
-        None => json!({"user": {}, "error": "[invalid bearer token, token lookup failed]"}),
-    })
+    Ok(
+        match crate::authn::authenticate_token(&ctx.server, token, &audiences) {
+            Some((user, auds)) => json!({
+                "authenticated": true,
+                "user": user_info(&user),
+                "audiences": auds,
+            }),
+            None => json!({"user": {}, "error": "[invalid bearer token, token lookup failed]"}),
+        },
+    )
 }
 
 /// `spec.resourceAttributes` or `spec.nonResourceAttributes` (exactly one) as attributes.
@@ -110,6 +119,7 @@ fn attributes(ctx: &Ctx, spec: &Value, user: User) -> ApiResult<Attributes> {
             namespace: s(ra, "namespace"),
             name: s(ra, "name"),
             path: String::new(),
+            field_selector: None,
         }),
         (None, Some(nra)) => Ok(Attributes {
             user,
@@ -151,7 +161,11 @@ fn spec_user(spec: &Value) -> User {
     let strings = |k: &str| -> Vec<String> {
         spec.get(k)
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let extra = spec
@@ -162,7 +176,11 @@ fn spec_user(spec: &Value) -> User {
                 .map(|(k, v)| {
                     let vals = v
                         .as_array()
-                        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.as_str().map(str::to_string))
+                                .collect()
+                        })
                         .unwrap_or_default();
                     (k.clone(), vals)
                 })
@@ -170,8 +188,16 @@ fn spec_user(spec: &Value) -> User {
         })
         .unwrap_or_default();
     User {
-        name: spec.get("user").and_then(Value::as_str).unwrap_or("").to_string(),
-        uid: spec.get("uid").and_then(Value::as_str).unwrap_or("").to_string(),
+        name: spec
+            .get("user")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        uid: spec
+            .get("uid")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
         groups: strings("groups"),
         extra,
     }
@@ -181,7 +207,12 @@ fn subject_access_review(ctx: &Ctx, obj: &Value) -> ApiResult<Value> {
     let spec = obj.get("spec").cloned().unwrap_or_else(|| json!({}));
     let user = spec_user(&spec);
     if user.name.is_empty() && user.groups.is_empty() {
-        return Err(invalid(ctx, "spec.user", "", "at least one of user or group must be specified"));
+        return Err(invalid(
+            ctx,
+            "spec.user",
+            "",
+            "at least one of user or group must be specified",
+        ));
     }
     let attrs = attributes(ctx, &spec, user)?;
     Ok(decision_status(&ctx.server, &attrs))

@@ -40,17 +40,26 @@ pub(crate) async fn create(ctx: Ctx, body: Bytes) -> ApiResult<Response> {
     else {
         return Err(ApiError::not_found(sa_res, &sa_name));
     };
-    let sa_uid = crate::object::meta_str(&sa, "uid").unwrap_or("").to_string();
+    let sa_uid = crate::object::meta_str(&sa, "uid")
+        .unwrap_or("")
+        .to_string();
     let spec = obj.get("spec").cloned().unwrap_or_else(|| json!({}));
     let mut audiences: Vec<String> = spec
         .get("audiences")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     if audiences.is_empty() {
         audiences = tokens.api_audiences.clone();
     }
-    let seconds = spec.get("expirationSeconds").and_then(Value::as_i64).unwrap_or(3600);
+    let seconds = spec
+        .get("expirationSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(3600);
     let invalid = |field: &str, value: Value, why: &str| {
         let mut e = ApiError::invalid(
             sa_res,
@@ -101,7 +110,9 @@ pub(crate) async fn create(ctx: Ctx, body: Bytes) -> ApiResult<Response> {
                 format!("{plural} \"{name}\" not found"),
             ));
         };
-        let uid = crate::object::meta_str(&target, "uid").unwrap_or("").to_string();
+        let uid = crate::object::meta_str(&target, "uid")
+            .unwrap_or("")
+            .to_string();
         let want_uid = s("uid");
         if !want_uid.is_empty() && want_uid != uid {
             return Err(ApiError::conflict(
@@ -111,7 +122,10 @@ pub(crate) async fn create(ctx: Ctx, body: Bytes) -> ApiResult<Response> {
             ));
         }
         if kind == "Pod" {
-            if let Some(pod_sa) = target.pointer("/spec/serviceAccountName").and_then(Value::as_str) {
+            if let Some(pod_sa) = target
+                .pointer("/spec/serviceAccountName")
+                .and_then(Value::as_str)
+            {
                 if pod_sa != sa_name {
                     return Err(ApiError::bad_request(format!(
                         "cannot issue token for ServiceAccount {sa_name} bound to Pod {name}: the pod runs as ServiceAccount {pod_sa}"

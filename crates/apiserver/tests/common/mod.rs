@@ -128,7 +128,8 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: impl Into<Vec<u8>>,
     ) -> Raw {
-        self.raw_as(Some(admin()), method, path, headers, body).await
+        self.raw_as(Some(admin()), method, path, headers, body)
+            .await
     }
 
     /// Sends a request straight to the router (no socket) as `user` through the in-process
@@ -232,15 +233,45 @@ impl Drop for TestServer {
     }
 }
 
-/// The API tests' security: the default admission plugins but ServiceAccount, whose
+/// The API tests' security: authentication and authorization on, service-account tokens
+/// signed with a key in `dir`, and the default admission plugins but ServiceAccount, whose
 /// `default` accounts come from a controller these tests do not run (upstream's integration
 /// tests do the same).
-pub fn security() -> rkube_apiserver::Security {
-    let mut s = rkube_apiserver::Security::insecure();
+pub fn security(dir: &std::path::Path) -> rkube_apiserver::Security {
+    let mut s = rkube_apiserver::Security::default();
     s.admission =
         rkube_apiserver::admission::Admission::from_flags(&[], &["ServiceAccount".into()])
             .expect("known plugin");
+    let key = rkube_pki::jwt::SigningKey::load_or_create(&dir.join("tls").join("sa.key"))
+        .expect("service-account key");
+    s.service_accounts = Some(rkube_apiserver::sa_token::ServiceAccountTokens::new(
+        key,
+        "https://kubernetes.default.svc.cluster.local".to_string(),
+    ));
     s
+}
+
+/// The admin identity of in-process requests.
+pub fn admin() -> rkube_apiserver::authz::User {
+    rkube_apiserver::authz::User {
+        name: "system:admin".into(),
+        groups: vec!["system:masters".into(), "system:authenticated".into()],
+        ..Default::default()
+    }
+}
+
+/// A kube client for `url`, trusting `ca`, with a credential.
+pub async fn client_for(
+    url: &str,
+    ca: &rkube_pki::Ca,
+    cred: rkube_pki::Credential,
+) -> kube::Client {
+    let yaml = rkube_pki::kubeconfig(url, ca.cert_pem(), "test", "test", &cred);
+    let kc = kube::config::Kubeconfig::from_yaml(&yaml).expect("kubeconfig");
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .expect("client config");
+    kube::Client::try_from(cfg).expect("client")
 }
 
 /// A minimal valid pod.
