@@ -7,13 +7,16 @@
 //! - [`validation`] and [`defaults`]: upstream's validation and defaulting per kind;
 //! - [`patch`]: strategic merge patch and the patch metadata of the types;
 //! - [`schema`]: OpenAPI schemas of the types and unknown-field detection;
-//! - [`table`]: the server-side table columns `kubectl get` prints.
+//! - [`table`]: the server-side table columns `kubectl get` prints;
+//! - [`podsecurity`]: the decisions of the PodSecurity admission plugin.
 
+mod aggregate;
 pub mod apply;
 pub mod catalogue;
 pub mod defaults;
 pub mod field_error;
 pub mod patch;
+pub mod podsecurity;
 pub mod quantity;
 pub mod schema;
 pub mod selector;
