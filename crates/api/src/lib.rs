@@ -8,7 +8,8 @@
 //! - [`patch`]: strategic merge patch and the patch metadata of the types;
 //! - [`schema`]: OpenAPI schemas of the types and unknown-field detection;
 //! - [`table`]: the server-side table columns `kubectl get` prints;
-//! - [`podsecurity`]: the decisions of the PodSecurity admission plugin.
+//! - [`podsecurity`] and [`quota`]: the decisions of the PodSecurity and ResourceQuota
+//!   admission plugins (and the quota controller's recount).
 
 mod aggregate;
 pub mod apply;
@@ -18,6 +19,7 @@ pub mod field_error;
 pub mod patch;
 pub mod podsecurity;
 pub mod quantity;
+pub mod quota;
 pub mod schema;
 pub mod selector;
 pub mod table;
