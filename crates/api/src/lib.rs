@@ -8,14 +8,20 @@
 //! - [`validation`] and [`defaults`]: upstream's validation and defaulting per kind;
 //! - [`patch`]: strategic merge patch and the patch metadata of the types;
 //! - [`schema`]: OpenAPI schemas of the types and unknown-field detection;
-//! - [`table`]: the server-side table columns `kubectl get` prints.
+//! - [`table`]: the server-side table columns `kubectl get` prints;
+//! - [`podsecurity`], [`limitrange`] and [`quota`]: the decisions of the PodSecurity,
+//!   LimitRanger and ResourceQuota admission plugins (and the quota controller's recount).
 
+mod aggregate;
 pub mod apply;
 pub mod catalogue;
 pub mod defaults;
 pub mod field_error;
+pub mod limitrange;
 pub mod patch;
+pub mod podsecurity;
 pub mod quantity;
+pub mod quota;
 pub mod rbac;
 pub mod schema;
 pub mod selector;
