@@ -8,13 +8,15 @@
 //! - [`discovery`]: `/api`, `/apis`, aggregated discovery, `/version`;
 //! - [`admission`] and [`strategy`]: what happens to an object before it is stored;
 //! - [`status`]: errors as Kubernetes `Status` objects;
-//! - [`encryption`]: encryption at rest (`EncryptionConfiguration`) for the storage codec.
+//! - [`encryption`]: encryption at rest (`EncryptionConfiguration`) for the storage codec;
+//! - [`audit`]: audit policy, events and the log backend.
 
 // Handlers return `ApiError`s by value: errors are the rare path and boxing them would only
 // add an allocation to every failure.
 #![allow(clippy::result_large_err)]
 
 pub mod admission;
+pub mod audit;
 pub mod codec;
 pub mod convert;
 pub mod discovery;
