@@ -7,7 +7,9 @@
 //! - [`watch_cache`]: the in-memory cache that lists and watches are served from;
 //! - [`discovery`]: `/api`, `/apis`, aggregated discovery, `/version`;
 //! - [`admission`] and [`strategy`]: what happens to an object before it is stored;
-//! - [`status`]: errors as Kubernetes `Status` objects.
+//! - [`status`]: errors as Kubernetes `Status` objects;
+//! - [`encryption`]: encryption at rest (`EncryptionConfiguration`) for the storage codec;
+//! - [`audit`]: audit policy, events and the log backend.
 
 // Handlers return `ApiError`s by value: errors are the rare path and boxing them would only
 // add an allocation to every failure.
@@ -16,10 +18,12 @@
 pub mod admission;
 pub mod authn;
 pub mod authz;
+pub mod audit;
 pub mod codec;
 pub mod convert;
 pub mod csr;
 pub mod discovery;
+pub mod encryption;
 pub mod filter;
 mod guard;
 mod handlers;

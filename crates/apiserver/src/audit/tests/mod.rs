@@ -1,0 +1,3 @@
+mod event;
+mod log;
+mod policy;
