@@ -16,6 +16,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod admission;
+pub mod at_rest;
 pub mod authn;
 pub mod authz;
 pub mod audit;
@@ -25,7 +26,7 @@ pub mod csr;
 pub mod discovery;
 pub mod encryption;
 pub mod filter;
-mod guard;
+pub mod guard;
 mod handlers;
 pub mod metrics;
 pub mod object;

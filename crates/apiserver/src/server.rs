@@ -56,6 +56,10 @@ pub struct Security {
     /// Service-account token signing and checking; without it TokenRequest is not served and
     /// service-account tokens do not authenticate.
     pub service_accounts: Option<crate::sa_token::ServiceAccountTokens>,
+    /// Encryption at rest (`--encryption-provider-config`).
+    pub encryption: Option<crate::encryption::EncryptionConfig>,
+    /// The audit policy and log.
+    pub audit: Option<crate::guard::Audit>,
 }
 
 impl Security {
@@ -69,6 +73,8 @@ impl Security {
             },
             admission: crate::admission::Admission::default_plugins(),
             service_accounts: None,
+            encryption: None,
+            audit: None,
         }
     }
 }
@@ -76,6 +82,7 @@ impl Security {
 /// The API server's shared state.
 pub struct ApiServer {
     pub(crate) security: Security,
+    pub(crate) codec: Arc<crate::at_rest::StorageCodec>,
     pub(crate) rbac: crate::authz::index::RbacIndex,
     pub(crate) store: Arc<dyn Store>,
     caches: HashMap<&'static str, Arc<WatchCache>>,
@@ -102,13 +109,17 @@ impl ApiServer {
         config: Config,
         security: Security,
     ) -> Result<Arc<Self>, StoreError> {
+        let codec = Arc::new(crate::at_rest::StorageCodec::new(security.encryption.as_ref()));
         let mut caches = HashMap::new();
         for res in RESOURCES {
             if !res.is_stored() || caches.contains_key(res.storage) {
                 continue;
             }
             let prefix = object::prefix(res, None);
-            caches.insert(res.storage, WatchCache::start(store.clone(), prefix).await?);
+            caches.insert(
+                res.storage,
+                WatchCache::start(store.clone(), prefix, codec.clone()).await?,
+            );
         }
         let metrics = crate::metrics::Metrics::new();
         let readonly_inflight = Arc::new(tokio::sync::Semaphore::new(config.max_requests_inflight));
@@ -116,6 +127,7 @@ impl ApiServer {
             config.max_mutating_requests_inflight,
         ));
         let server = Arc::new(ApiServer {
+            codec,
             security,
             rbac: Default::default(),
             store,
@@ -170,7 +182,7 @@ impl ApiServer {
             .await?;
         match resp.kvs.into_iter().next() {
             Some(kv) => Ok(Some((
-                object::decode(&kv.value, kv.mod_revision)?,
+                self.codec.decode(key, &kv.value, kv.mod_revision)?,
                 kv.mod_revision,
             ))),
             None => Ok(None),
@@ -271,6 +283,8 @@ impl ApiServer {
                 }),
             )
             .route("/openapi/v3/{*path}", get(openapi_v3))
+            .route(rkube_pki::jwt::OPENID_CONFIG_PATH, get(openid_configuration))
+            .route(rkube_pki::jwt::JWKS_PATH, get(jwks))
             .fallback(api)
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
@@ -347,6 +361,35 @@ async fn openapi_v3(axum::extract::Path(path): axum::extract::Path<String>) -> R
         }
         None => crate::status::ApiError::not_found_path().into_response(),
     }
+}
+
+/// The service-account issuer's OIDC discovery document, so that other systems can verify
+/// the cluster's tokens.
+async fn openid_configuration(State(server): State<Arc<ApiServer>>) -> Response {
+    let Some(tokens) = server.security.service_accounts.as_ref() else {
+        return crate::status::ApiError::not_found_path().into_response();
+    };
+    let jwks_uri = format!(
+        "{}{}",
+        tokens.issuer.trim_end_matches('/'),
+        rkube_pki::jwt::JWKS_PATH
+    );
+    let doc = rkube_pki::jwt::openid_configuration(&tokens.issuer, &jwks_uri);
+    json_response(StatusCode::OK, &doc)
+}
+
+/// The public keys that verify service-account tokens.
+async fn jwks(State(server): State<Arc<ApiServer>>) -> Response {
+    let Some(tokens) = server.security.service_accounts.as_ref() else {
+        return crate::status::ApiError::not_found_path().into_response();
+    };
+    let body = serde_json::to_vec(&tokens.key.jwks()).unwrap_or_default();
+    (
+        StatusCode::OK,
+        [(http::header::CONTENT_TYPE, "application/jwk-set+json")],
+        body,
+    )
+        .into_response()
 }
 
 async fn api(State(server): State<Arc<ApiServer>>, req: Request<Body>) -> Response {

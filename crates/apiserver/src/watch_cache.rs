@@ -123,6 +123,7 @@ pub struct WatchStart {
 #[derive(Debug)]
 pub struct WatchCache {
     prefix: String,
+    codec: Arc<crate::at_rest::StorageCodec>,
     /// How many changes the cache has applied (events and relists), for derived indexes
     /// that rebuild only when their inputs changed.
     changes: std::sync::atomic::AtomicU64,
@@ -135,12 +136,17 @@ pub struct WatchCache {
 impl WatchCache {
     /// Lists `prefix` from the store, starts following it, and returns the cache once it holds
     /// the listed state.
-    pub async fn start(store: Arc<dyn Store>, prefix: String) -> Result<Arc<Self>, StoreError> {
+    pub async fn start(
+        store: Arc<dyn Store>,
+        prefix: String,
+        codec: Arc<crate::at_rest::StorageCodec>,
+    ) -> Result<Arc<Self>, StoreError> {
         let (feed, _) = broadcast::channel(BROADCAST_CAPACITY);
         let (rv_tx, _) = watch::channel(0);
         let (progress_tx, progress_rx) = mpsc::channel(1);
         let cache = Arc::new(WatchCache {
             prefix: prefix.clone(),
+            codec,
             changes: std::sync::atomic::AtomicU64::new(1),
             state: RwLock::new(State {
                 rv: 0,
@@ -169,7 +175,7 @@ impl WatchCache {
         let mut objects = BTreeMap::new();
         for kv in resp.kvs {
             let key = String::from_utf8_lossy(&kv.key).into_owned();
-            match object::decode(&kv.value, kv.mod_revision) {
+            match self.codec.decode(&key, &kv.value, kv.mod_revision) {
                 Ok(v) => {
                     objects.insert(
                         key.clone(),
@@ -207,7 +213,7 @@ impl WatchCache {
             let prev = st.objects.get(&key).cloned();
             let event = match ev.kind {
                 EventKind::Put => {
-                    let value = match object::decode(&ev.kv.value, rev) {
+                    let value = match self.codec.decode(&key, &ev.kv.value, rev) {
                         Ok(v) => v,
                         Err(e) => {
                             warn!(key, error = ?e, "skipping an object that does not decode");

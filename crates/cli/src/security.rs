@@ -75,7 +75,6 @@ pub struct ServerPki {
     pub ca: Arc<Ca>,
     pub tls: Arc<rustls::ServerConfig>,
     pub admin: CertKey,
-    pub cred_dir: PathBuf,
 }
 
 /// The component identities upstream gives client certificates, with their groups.
@@ -167,7 +166,6 @@ pub fn load_pki(data_dir: &Path, args: &SecurityArgs, server_url: &str) -> Resul
         ca: Arc::new(ca),
         tls,
         admin,
-        cred_dir,
     })
 }
 
@@ -213,5 +211,30 @@ pub fn security(data_dir: &Path, args: &SecurityArgs) -> Result<Security> {
         tokens.api_audiences = args.api_audiences.clone();
     }
     security.service_accounts = Some(tokens);
+    if let Some(path) = &args.encryption_provider_config {
+        security.encryption = Some(
+            rkube_apiserver::encryption::EncryptionConfig::load(path)
+                .with_context(|| format!("loading {}", path.display()))?,
+        );
+    }
+    match (&args.audit_policy_file, &args.audit_log_path) {
+        (Some(policy), Some(log)) => {
+            let policy = rkube_apiserver::audit::Policy::load(policy)
+                .with_context(|| format!("loading {}", policy.display()))?;
+            let options = rkube_apiserver::audit::AuditLogOptions {
+                max_size_mb: args.audit_log_maxsize,
+                max_backups: args.audit_log_maxbackup,
+                ..Default::default()
+            };
+            let log = rkube_apiserver::audit::AuditLog::open(log, options)
+                .with_context(|| format!("opening the audit log {log}"))?;
+            security.audit = Some(rkube_apiserver::guard::Audit {
+                policy,
+                log: Arc::new(log),
+            });
+        }
+        (None, None) => {}
+        _ => anyhow::bail!("auditing needs both --audit-policy-file and --audit-log-path"),
+    }
     Ok(security)
 }

@@ -267,7 +267,7 @@ async fn delete_key(ctx: &Ctx, key: &str, opts: &DeleteOptions) -> ApiResult<(Va
             .txn(TxnRequest::update(
                 key.to_string(),
                 rev,
-                object::encode(&obj)?,
+                ctx.server.codec.encode(key, &obj)?,
             ))
             .await?;
         if resp.succeeded {

@@ -275,7 +275,8 @@ async fn store_page(
                     remaining,
                 });
             }
-            let obj = object::decode(&kv.value, kv.mod_revision)?;
+            let key = String::from_utf8_lossy(&kv.key);
+            let obj = ctx.server.codec.decode(&key, &kv.value, kv.mod_revision)?;
             if filter.matches(&obj) {
                 items.push(Item::Loaded(obj));
             }

@@ -74,7 +74,10 @@ pub(crate) async fn create_object(ctx: &Ctx, mut obj: Value, dry: bool) -> ApiRe
         let resp = ctx
             .server
             .store
-            .txn(TxnRequest::create(key, object::encode(&candidate)?))
+            .txn(TxnRequest::create(
+                key.clone(),
+                ctx.server.codec.encode(&key, &candidate)?,
+            ))
             .await?;
         if resp.succeeded {
             object::set_resource_version(&mut candidate, resp.header_revision);
@@ -235,7 +238,11 @@ pub(crate) async fn guaranteed_update(
         let resp = ctx
             .server
             .store
-            .txn(TxnRequest::update(key.clone(), rev, object::encode(&new)?))
+            .txn(TxnRequest::update(
+                key.clone(),
+                rev,
+                ctx.server.codec.encode(&key, &new)?,
+            ))
             .await?;
         if resp.succeeded {
             let written = resp
