@@ -5,9 +5,11 @@
 //!
 //! The API server refuses to create or update a role whose rules the requester does not
 //! hold (unless the requester is in `system:masters` or may `escalate` roles), and a
-//! binding to a role whose rules the requester does not hold (unless they may `bind`
-//! it): it calls [`covers`] with the requester's [`rules_for`](super::rules_for) in the
-//! object's namespace and, when that fails, answers 403 with [`escalation_message`].
+//! binding to a role whose rules the requester does not hold (unless they are in
+//! `system:masters` or may `bind` it; the role's rules come from
+//! [`role_reference_rules`](super::role_reference_rules)): it calls [`covers`] with the
+//! requester's [`rules_for`](super::rules_for) in the object's namespace and, when that
+//! fails, answers 403 with [`escalation_message`].
 //! A cluster role with an `aggregationRule` also needs [`full_authority`], failing with
 //! [`AGGREGATION_RULE_FORBIDDEN`].
 

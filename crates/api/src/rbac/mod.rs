@@ -39,5 +39,5 @@ pub use reconcile::{
     reconcile_cluster_role, reconcile_cluster_role_binding, reconcile_role, reconcile_role_binding,
     BindingChange,
 };
-pub use resolver::{authorize, rules_for, split_rules, PolicySource};
+pub use resolver::{authorize, role_reference_rules, rules_for, split_rules, PolicySource};
 pub use rules::{rule_allows, rules_allow};

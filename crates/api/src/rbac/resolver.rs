@@ -118,6 +118,18 @@ fn referenced_role(
     }
 }
 
+/// The rules of the role a binding references (upstream's `GetRoleReferenceRules`;
+/// `binding_namespace` is empty for a cluster role binding), or why it cannot be
+/// resolved. Writing a binding to a role that cannot be resolved is a 400 with this
+/// text; otherwise the writer must hold these rules (see [`covers`](super::covers())).
+pub fn role_reference_rules(
+    src: &dyn PolicySource,
+    role_ref: &RoleRef,
+    binding_namespace: &str,
+) -> Result<Vec<PolicyRule>, String> {
+    referenced_role(src, role_ref, binding_namespace).map(|r| r.rules().to_vec())
+}
+
 fn not_found(resource: &str, name: &str) -> String {
     format!(
         "{resource}.rbac.authorization.k8s.io {} not found",

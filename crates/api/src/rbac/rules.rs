@@ -135,7 +135,9 @@ pub fn go_quote(s: &str) -> String {
             c if (c as u32) < 0x20 || c == '\u{7f}' => {
                 out.push_str(&format!("\\x{:02x}", c as u32));
             }
-            c if c.is_control() => {
+            // Go escapes every rune `unicode.IsPrint` rejects; control characters and
+            // spaces other than U+0020 are the ones names can plausibly contain.
+            c if c.is_control() || (c.is_whitespace() && c != ' ') => {
                 let n = c as u32;
                 if n <= 0xffff {
                     out.push_str(&format!("\\u{n:04x}"));

@@ -3,7 +3,9 @@
 use super::{
     binding, cluster_binding, cluster_role, named, role, role_ref, rule, subject, urls, Policy,
 };
-use crate::rbac::{authorize, rules_for, split_rules, Attributes, Decision, User};
+use crate::rbac::{
+    authorize, role_reference_rules, rules_for, split_rules, Attributes, Decision, User,
+};
 
 fn policy() -> Policy {
     Policy::default()
@@ -210,5 +212,22 @@ fn split_rules_separates_resource_and_url_rules() {
     assert_eq!(
         non_resource[0].non_resource_urls.as_deref(),
         Some(&["/healthz".to_string()][..])
+    );
+}
+
+#[test]
+fn role_references_resolve_to_rules_or_lister_errors() {
+    let p = policy();
+    assert_eq!(
+        role_reference_rules(&p, &role_ref("Role", "deployer"), "team"),
+        Ok(vec![rule(&["create"], &["apps"], &["deployments"])])
+    );
+    assert_eq!(
+        role_reference_rules(&p, &role_ref("Role", "deployer"), "other"),
+        Err(r#"role.rbac.authorization.k8s.io "deployer" not found"#.to_string())
+    );
+    assert_eq!(
+        role_reference_rules(&p, &role_ref("ClusterRole", "health"), "team").map(|r| r.len()),
+        Ok(1)
     );
 }

@@ -173,6 +173,7 @@ fn go_quoting_escapes_like_strconv_quote() {
     assert_eq!(go_quote("tab\there\n"), r#""tab\there\n""#);
     assert_eq!(go_quote("\u{1}"), r#""\x01""#);
     assert_eq!(go_quote("ünï"), "\"ünï\"");
+    assert_eq!(go_quote("a\u{a0}b c"), r#""a\u00a0b c""#);
     assert_eq!(go_quote_list::<&str>(&[]), "[]");
     assert_eq!(go_quote_list(&["a", "b"]), r#"["a" "b"]"#);
 }
