@@ -111,7 +111,11 @@ fn start_audit(
     let mut event = AuditEvent::new(level, &aa, &uri, jiff::Timestamp::now());
     event.user.uid = attrs.user.uid.clone();
     event.user.extra = attrs.user.extra.clone();
-    if let Some(ua) = parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()) {
+    if let Some(ua) = parts
+        .headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
         event.set_user_agent(ua);
     }
     if let Some(PeerAddr(addr)) = parts.extensions.get::<PeerAddr>() {
@@ -131,7 +135,8 @@ fn start_audit(
 impl Pending {
     fn emit(&self, stage: Stage) {
         if !self.omitted.contains(&stage) {
-            self.log.log(self.event.at_stage(stage, jiff::Timestamp::now()));
+            self.log
+                .log(self.event.at_stage(stage, jiff::Timestamp::now()));
         }
     }
 
@@ -139,7 +144,8 @@ impl Pending {
         let code = response.status().as_u16();
         if long_running && response.status().is_success() {
             // A watch's event is complete when its stream ends.
-            self.event.set_response(code, None, self.omit_managed_fields);
+            self.event
+                .set_response(code, None, self.omit_managed_fields);
             self.emit(Stage::ResponseStarted);
             let (parts, body) = response.into_parts();
             let body = Body::new(AuditOnEnd {
@@ -166,7 +172,8 @@ impl Pending {
             self.emit(Stage::ResponseComplete);
             return Response::from_parts(parts, Body::from(bytes));
         }
-        self.event.set_response(code, None, self.omit_managed_fields);
+        self.event
+            .set_response(code, None, self.omit_managed_fields);
         self.emit(Stage::ResponseComplete);
         response
     }

@@ -17,9 +17,9 @@
 
 pub mod admission;
 pub mod at_rest;
+pub mod audit;
 pub mod authn;
 pub mod authz;
-pub mod audit;
 pub mod codec;
 pub mod convert;
 pub mod csr;

@@ -109,7 +109,9 @@ impl ApiServer {
         config: Config,
         security: Security,
     ) -> Result<Arc<Self>, StoreError> {
-        let codec = Arc::new(crate::at_rest::StorageCodec::new(security.encryption.as_ref()));
+        let codec = Arc::new(crate::at_rest::StorageCodec::new(
+            security.encryption.as_ref(),
+        ));
         let mut caches = HashMap::new();
         for res in RESOURCES {
             if !res.is_stored() || caches.contains_key(res.storage) {
@@ -141,6 +143,11 @@ impl ApiServer {
             StoreError::Unavailable(format!("creating the system namespaces: {}", e.message))
         })?;
         Ok(server)
+    }
+
+    /// The security settings the server runs with.
+    pub fn security(&self) -> &Security {
+        &self.security
     }
 
     /// Free in-flight slots: (reads, writes).
@@ -283,7 +290,10 @@ impl ApiServer {
                 }),
             )
             .route("/openapi/v3/{*path}", get(openapi_v3))
-            .route(rkube_pki::jwt::OPENID_CONFIG_PATH, get(openid_configuration))
+            .route(
+                rkube_pki::jwt::OPENID_CONFIG_PATH,
+                get(openid_configuration),
+            )
             .route(rkube_pki::jwt::JWKS_PATH, get(jwks))
             .fallback(api)
             .layer(axum::middleware::from_fn_with_state(

@@ -111,6 +111,7 @@ pub(crate) async fn admit_create(ctx: &Ctx, obj: &mut Value, dry: bool) -> ApiRe
     let admission = &ctx.server.security.admission;
     admission.admit(&req, obj).await?;
     create(res, obj)?;
+    rbac_escalation(ctx, &req, obj, None)?;
     admission.validate(&req, obj).await
 }
 
@@ -132,7 +133,30 @@ pub(crate) async fn admit_update(
     let admission = &ctx.server.security.admission;
     admission.admit(&req, new).await?;
     update(res, new, old, sub)?;
+    rbac_escalation(ctx, &req, new, Some(old))?;
     admission.validate(&req, new).await
+}
+
+/// RBAC writes may not grant what the writer does not hold (upstream checks this in the
+/// RBAC storage, so it cannot be turned off with the admission plugins).
+fn rbac_escalation(
+    ctx: &Ctx,
+    req: &Request<'_>,
+    obj: &Value,
+    old: Option<&Value>,
+) -> ApiResult<()> {
+    if req.resource.group != "rbac.authorization.k8s.io" {
+        return Ok(());
+    }
+    crate::authz::escalation::check(
+        &ctx.server,
+        &ctx.user,
+        req.resource.plural,
+        req.namespace,
+        req.name,
+        obj,
+        old,
+    )
 }
 
 /// Admits the deletion of `old`.

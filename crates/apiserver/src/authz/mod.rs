@@ -2,6 +2,7 @@
 //! `system:masters` may do anything, then the Node authorizer, then RBAC. The first that
 //! allows wins; if none does, the request gets 403 with upstream's message.
 
+pub mod escalation;
 pub mod index;
 pub mod request_info;
 
