@@ -1,7 +1,7 @@
 //! `csrsigning` (upstream's `signer.go`, for the three built-in signers it serves:
 //! `kubernetes.io/kube-apiserver-client`, `kubernetes.io/kube-apiserver-client-kubelet`,
 //! `kubernetes.io/kubelet-serving`): an approved request (no `Denied`, no true `Failed`)
-//! without a certificate gets one from the injected [`CsrSigner`](crate::CsrSigner), written
+//! without a certificate gets one from the injected [`CsrSigner`], written
 //! to `status.certificate` through the `status` subresource.
 //!
 //! A request the signer's rules refuse gets condition `Failed` (reason

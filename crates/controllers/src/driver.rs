@@ -156,6 +156,9 @@ where
         .for_each(|res| {
             match res {
                 Ok((obj, _)) => tracing::debug!(controller, object = %obj, "reconciled"),
+                Err(controller::Error::ReconcilerFailed(err, obj)) if err.is_ignorable() => {
+                    tracing::debug!(controller, object = %obj, error = %err, "not yet, will retry")
+                }
                 Err(controller::Error::ReconcilerFailed(err, obj)) => {
                     tracing::warn!(controller, object = %obj, error = %err, "reconcile failed, will retry")
                 }

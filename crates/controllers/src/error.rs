@@ -42,6 +42,13 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// An expected state that is retried quietly (upstream's `IgnorableError`), not a fault.
+    pub fn is_ignorable(&self) -> bool {
+        matches!(self, Error::NotApproved { .. })
+    }
+}
+
 /// The server's `Status` for an API error, if that is what `err` is.
 fn status(err: &kube::Error) -> Option<&kube::core::Status> {
     match err {

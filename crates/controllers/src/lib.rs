@@ -3,7 +3,7 @@
 //!
 //! Every controller is one module with the same shape: a pure reconcile core (functions from
 //! observed objects to the change to make, table-tested without a network) and a thin driver
-//! ([`driver`]) that watches the API with kube-runtime reflectors, queues keys, and performs the
+//! (`driver.rs`) that watches the API with kube-runtime reflectors, queues keys, and performs the
 //! change through the API. Side effects that are not API calls (minting tokens, signing
 //! certificates, asking the authorizer) sit behind small traits injected through
 //! [`ControllerContext`].
@@ -20,7 +20,7 @@ pub mod certificates;
 pub mod clusterrole_aggregation;
 pub mod csrapproving;
 pub mod csrsigning;
-pub mod driver;
+mod driver;
 pub mod error;
 pub mod registry;
 pub mod root_ca_cert_publisher;

@@ -1,6 +1,6 @@
 //! `serviceaccount-token` (upstream's legacy tokens controller): a Secret of type
 //! `kubernetes.io/service-account-token` naming an existing ServiceAccount gets `token` (a
-//! legacy JWT from the injected [`TokenGenerator`](crate::TokenGenerator)), `ca.crt` and
+//! legacy JWT from the injected [`TokenGenerator`]), `ca.crt` and
 //! `namespace`, and the account's uid as an annotation; one whose account is gone, or whose
 //! recorded uid is not the account's, is deleted.
 //!
