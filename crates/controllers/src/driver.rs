@@ -1,0 +1,290 @@
+//! The thin driver every controller shares, built on kube-runtime's reflectors and `applier`
+//! (the engine under `Controller`, which lets triggers come from any stream).
+//!
+//! A controller watches its resources into reflector caches ([`reflect`]), turns watch events
+//! into keys of its main resource ([`on_objects`], [`on_any_change`]), and hands them to
+//! [`drive`]: keys are deduplicated while queued, each is reconciled from the cache (never from
+//! the event), and a failed key is retried with per-key exponential backoff ([`RetryBackoff`],
+//! upstream's default controller rate limiter: 5 ms doubling up to 1000 s).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fmt::Debug;
+use std::future::{ready, Future};
+use std::hash::Hash;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::stream::{self, BoxStream};
+use futures::StreamExt;
+use kube::runtime::controller::{self, Action};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{applier, watcher, WatchStreamExt};
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
+
+use crate::Error;
+
+/// Watch events of one resource, already applied to its cache. Watch failures are logged and
+/// retried with backoff inside, so the stream carries events only.
+pub type Events<K> = BoxStream<'static, watcher::Event<K>>;
+
+/// Keys of a controller's main resource to reconcile.
+pub type Triggers<K> = BoxStream<'static, ObjectRef<K>>;
+
+/// Watches `api` into a new cache. The cache is only filled while the returned stream is
+/// polled, which [`drive`] does once the stream is part of a trigger.
+pub fn reflect<K>(
+    controller: &'static str,
+    api: Api<K>,
+    wc: watcher::Config,
+) -> (Store<K>, Events<K>)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone,
+{
+    let (reader, writer) = reflector::store();
+    let events = reflector::reflector(writer, watcher(api, wc).default_backoff())
+        .filter_map(move |ev| {
+            ready(match ev {
+                Ok(ev) => Some(ev),
+                Err(err) => {
+                    tracing::warn!(controller, error = %err, "watch failed, retrying");
+                    None
+                }
+            })
+        })
+        .boxed();
+    (reader, events)
+}
+
+/// Keys from the objects events carry: every applied object (also during an initial list),
+/// and deleted ones too when `deletes`, each mapped to the keys it concerns.
+pub fn on_objects<K, T, I>(
+    events: Events<K>,
+    deletes: bool,
+    map: impl Fn(&K) -> I + Send + 'static,
+) -> Triggers<T>
+where
+    K: Send + 'static,
+    T: Resource + Send + 'static,
+    I: IntoIterator<Item = ObjectRef<T>>,
+{
+    events
+        .flat_map(move |ev| {
+            let keys: Vec<ObjectRef<T>> = match &ev {
+                watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
+                    map(obj).into_iter().collect()
+                }
+                watcher::Event::Delete(obj) if deletes => map(obj).into_iter().collect(),
+                _ => Vec::new(),
+            };
+            stream::iter(keys)
+        })
+        .boxed()
+}
+
+/// Keys from `all` whenever anything changes, and when an initial list is complete (the
+/// cache holds the listed objects only then): for controllers whose objects depend on any
+/// other object of the kind, as upstream's ClusterRole aggregation.
+pub fn on_any_change<K, T>(
+    events: Events<K>,
+    all: impl Fn() -> Vec<ObjectRef<T>> + Send + 'static,
+) -> Triggers<T>
+where
+    K: Send + 'static,
+    T: Resource + Send + 'static,
+{
+    events
+        .flat_map(move |ev| {
+            let keys = match ev {
+                watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone => {
+                    all()
+                }
+                watcher::Event::Init | watcher::Event::InitApply(_) => Vec::new(),
+            };
+            stream::iter(keys)
+        })
+        .boxed()
+}
+
+type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, Error>> + Send>>;
+
+/// Reconciles the keys `triggers` yield with `reconcile`, reading each object from `store`,
+/// until every trigger stream ends. A failed reconcile is logged and retried with backoff.
+pub async fn drive<K, C, F, Fut>(
+    controller: &'static str,
+    store: Store<K>,
+    triggers: Vec<Triggers<K>>,
+    ctx: Arc<C>,
+    reconcile: F,
+) -> Result<(), Error>
+where
+    K: Resource + Clone + Debug + Send + Sync + 'static,
+    K::DynamicType: Debug + Eq + Hash + Clone + Unpin + Send + Sync,
+    C: Send + Sync + 'static,
+    F: Fn(Arc<K>, Arc<C>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Action, Error>> + Send + 'static,
+{
+    tracing::info!(controller, "starting controller");
+    let backoff = Arc::new(RetryBackoff::default());
+    let on_success = backoff.clone();
+    let queue = stream::select_all(triggers).map(Ok::<_, Infallible>);
+    let results = applier(
+        move |obj: Arc<K>, ctx: Arc<C>| -> ReconcileFuture {
+            let key = key_of(&*obj);
+            let backoff = on_success.clone();
+            let fut = reconcile(obj, ctx);
+            Box::pin(async move {
+                let res = fut.await;
+                if res.is_ok() {
+                    backoff.succeeded(&key);
+                }
+                res
+            })
+        },
+        move |obj: Arc<K>, _err: &Error, _ctx: Arc<C>| {
+            Action::requeue(backoff.failed(&key_of(&*obj)))
+        },
+        ctx,
+        store,
+        queue,
+        controller::Config::default(),
+    );
+    results
+        .for_each(|res| {
+            match res {
+                Ok((obj, _)) => tracing::debug!(controller, object = %obj, "reconciled"),
+                Err(controller::Error::ReconcilerFailed(err, obj)) if err.is_ignorable() => {
+                    tracing::debug!(controller, object = %obj, error = %err, "not yet, will retry")
+                }
+                Err(controller::Error::ReconcilerFailed(err, obj)) => {
+                    tracing::warn!(controller, object = %obj, error = %err, "reconcile failed, will retry")
+                }
+                // A key whose object left the cache before its turn: nothing to do.
+                Err(controller::Error::ObjectNotFound(obj)) => {
+                    tracing::debug!(controller, object = %obj, "object gone before reconcile")
+                }
+                Err(err) => tracing::warn!(controller, error = %err, "controller queue failed"),
+            }
+            ready(())
+        })
+        .await;
+    tracing::info!(controller, "controller stopped");
+    Ok(())
+}
+
+/// The key an object is queued under, for backoff bookkeeping.
+fn key_of<K: Resource>(obj: &K) -> String {
+    let meta = obj.meta();
+    format!(
+        "{}/{}",
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// Per-key exponential backoff for failed reconciles, as upstream's
+/// `DefaultControllerRateLimiter`: 5 ms after the first failure, doubling to at most 1000 s,
+/// forgotten on success.
+#[derive(Debug, Default)]
+pub struct RetryBackoff {
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl RetryBackoff {
+    const BASE: Duration = Duration::from_millis(5);
+    const MAX: Duration = Duration::from_secs(1000);
+
+    /// Records a failure of `key` and returns how long to wait before retrying it.
+    pub fn failed(&self, key: &str) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = failures.entry(key.to_string()).or_insert(0);
+        let exp = *n;
+        *n = n.saturating_add(1);
+        // 2^31 * 5 ms is far beyond the cap, so the exponent is clamped before it overflows.
+        Self::BASE
+            .checked_mul(1u32 << exp.min(31))
+            .map_or(Self::MAX, |d| d.min(Self::MAX))
+    }
+
+    /// Forgets `key`'s failures.
+    pub fn succeeded(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::ObjectMeta;
+
+    #[test]
+    fn backoff_doubles_per_key_up_to_the_cap_and_resets_on_success() {
+        let b = RetryBackoff::default();
+        let ms = |d: Duration| d.as_millis();
+        assert_eq!(ms(b.failed("a")), 5);
+        assert_eq!(ms(b.failed("a")), 10);
+        assert_eq!(ms(b.failed("a")), 20);
+        assert_eq!(ms(b.failed("b")), 5, "keys back off independently");
+        for _ in 0..40 {
+            b.failed("a");
+        }
+        assert_eq!(b.failed("a"), Duration::from_secs(1000));
+        b.succeeded("a");
+        assert_eq!(ms(b.failed("a")), 5);
+    }
+
+    fn ns(name: &str) -> Namespace {
+        Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    async fn collect(t: Triggers<Namespace>) -> Vec<String> {
+        t.map(|r| r.name).collect().await
+    }
+
+    #[tokio::test]
+    async fn object_triggers_skip_deletes_unless_asked() {
+        let events = || -> Events<Namespace> {
+            stream::iter(vec![
+                watcher::Event::Init,
+                watcher::Event::InitApply(ns("a")),
+                watcher::Event::InitDone,
+                watcher::Event::Apply(ns("b")),
+                watcher::Event::Delete(ns("c")),
+            ])
+            .boxed()
+        };
+        let map = |n: &Namespace| Some(ObjectRef::from_obj(n));
+        assert_eq!(collect(on_objects(events(), false, map)).await, ["a", "b"]);
+        assert_eq!(
+            collect(on_objects(events(), true, map)).await,
+            ["a", "b", "c"]
+        );
+    }
+
+    #[tokio::test]
+    async fn any_change_triggers_fire_after_the_initial_list_and_on_each_change() {
+        let events: Events<Namespace> = stream::iter(vec![
+            watcher::Event::Init,
+            watcher::Event::InitApply(ns("a")),
+            watcher::Event::InitApply(ns("b")),
+            watcher::Event::InitDone,
+            watcher::Event::Delete(ns("a")),
+        ])
+        .boxed();
+        let all = || vec![ObjectRef::<Namespace>::new("x")];
+        assert_eq!(collect(on_any_change(events, all)).await, ["x", "x"]);
+    }
+}

@@ -1,0 +1,97 @@
+//! rkube's controller manager: the controllers of upstream's kube-controller-manager, each an
+//! API client that never touches the store.
+//!
+//! Every controller is one module with the same shape: a pure reconcile core (functions from
+//! observed objects to the change to make, table-tested without a network) and a thin driver
+//! (`driver.rs`) that watches the API with kube-runtime reflectors, queues keys, and performs the
+//! change through the API. Side effects that are not API calls (minting tokens, signing
+//! certificates, asking the authorizer) sit behind small traits injected through
+//! [`ControllerContext`].
+//!
+//! - [`serviceaccount`]: ServiceAccount `default` in every active namespace;
+//! - [`root_ca_cert_publisher`]: ConfigMap `kube-root-ca.crt` in every namespace;
+//! - [`serviceaccount_token`]: fills legacy service-account token Secrets, deletes orphans;
+//! - [`clusterrole_aggregation`]: rules of aggregated ClusterRoles;
+//! - [`csrapproving`]: approves kubelet client CSRs after a SubjectAccessReview;
+//! - [`csrsigning`]: signs approved CSRs of the built-in signers;
+//! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
+
+pub mod certificates;
+pub mod clusterrole_aggregation;
+pub mod csrapproving;
+pub mod csrsigning;
+mod driver;
+pub mod error;
+pub mod registry;
+pub mod root_ca_cert_publisher;
+pub mod serviceaccount;
+pub mod serviceaccount_token;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::Error;
+pub use registry::{start_all, Controllers, ControllersError, Registration, REGISTRY};
+
+/// Mints the legacy (secret-based) service-account JWTs of the tokens controller. The real one
+/// signs with the service-account key the API server verifies with.
+pub trait TokenGenerator: Send + Sync {
+    /// A token for service account `sa_name` (uid `sa_uid`) in `namespace`, stored in Secret
+    /// `secret_name`: upstream's `LegacyClaims`.
+    fn legacy_token(
+        &self,
+        namespace: &str,
+        sa_name: &str,
+        sa_uid: &str,
+        secret_name: &str,
+    ) -> Result<String, String>;
+}
+
+/// Signs certificate requests for the built-in signers (the cluster CA).
+pub trait CsrSigner: Send + Sync {
+    /// A PEM certificate for the PEM `CERTIFICATE REQUEST` `csr_pem`, with these key usages
+    /// (upstream's usage names) and lifetime.
+    fn sign(&self, csr_pem: &[u8], usages: &[String], lifetime: Duration)
+        -> Result<String, String>;
+}
+
+/// What the controllers share: the cluster CA and the injected signers.
+#[derive(Clone)]
+pub struct ControllerContext {
+    /// The cluster CA bundle (PEM) published to every namespace and put in token secrets.
+    pub ca_pem: String,
+    /// Needed by `serviceaccount-token`; without it that controller does not start, as
+    /// upstream's without `--service-account-private-key-file`.
+    pub token_generator: Option<Arc<dyn TokenGenerator>>,
+    /// Needed by `csrsigning`; without it that controller does not start.
+    pub csr_signer: Option<Arc<dyn CsrSigner>>,
+    /// The longest certificate `csrsigning` issues (`--cluster-signing-duration`).
+    pub cluster_signing_duration: Duration,
+}
+
+/// Upstream's default `--cluster-signing-duration`: one year.
+pub const DEFAULT_CLUSTER_SIGNING_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+impl ControllerContext {
+    /// A context with this CA, no token generator, no signer and the default signing duration.
+    pub fn new(ca_pem: impl Into<String>) -> Self {
+        ControllerContext {
+            ca_pem: ca_pem.into(),
+            token_generator: None,
+            csr_signer: None,
+            cluster_signing_duration: DEFAULT_CLUSTER_SIGNING_DURATION,
+        }
+    }
+}
+
+impl fmt::Debug for ControllerContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ControllerContext")
+            .field("ca_pem_bytes", &self.ca_pem.len())
+            .field("token_generator", &self.token_generator.is_some())
+            .field("csr_signer", &self.csr_signer.is_some())
+            .field("cluster_signing_duration", &self.cluster_signing_duration)
+            .finish()
+    }
+}
