@@ -176,6 +176,8 @@ async fn a_user_without_bindings_is_forbidden_everywhere() {
 #[tokio::test]
 async fn view_lists_but_cannot_create_and_edit_cannot_read_rbac() {
     let t = TestServer::start().await;
+    // view and edit are aggregated roles: their rules come from the aggregation controller.
+    t.start_controllers(&["clusterrole-aggregation"]);
     namespace(&t, "team").await;
     bind_cluster_role(&t, "viewer", "view", "vic", Some("team")).await;
     bind_cluster_role(&t, "editor", "edit", "eddie", Some("team")).await;
@@ -498,6 +500,7 @@ async fn granting_permissions_one_does_not_hold_is_refused() {
 #[tokio::test]
 async fn access_reviews_answer_for_oneself_and_others() {
     let t = TestServer::start().await;
+    t.start_controllers(&["clusterrole-aggregation"]);
     namespace(&t, "rev").await;
     bind_cluster_role(&t, "viewer", "view", "vic", Some("rev")).await;
     let vic = t.client_as("vic", &[]).await;

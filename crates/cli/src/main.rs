@@ -2,6 +2,7 @@
 //! Subcommands appear as the components they run are built (the API server and the rest come
 //! with later issues).
 
+mod controllers;
 mod security;
 mod server;
 mod store;
@@ -22,7 +23,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the control plane: the datastore and the API server (more components come later).
+    /// Run the control plane: the datastore, the API server and the controllers.
     Server(server::ServerArgs),
     /// Run the API server alone.
     Apiserver(server::ServerArgs),
@@ -44,7 +45,8 @@ fn main() -> Result<()> {
         .build()?;
     rt.block_on(async {
         match cli.command {
-            Command::Server(args) | Command::Apiserver(args) => server::run(args).await,
+            Command::Server(args) => server::run(args, true).await,
+            Command::Apiserver(args) => server::run(args, false).await,
             Command::Store(args) => store::run(args).await,
         }
     })

@@ -32,9 +32,14 @@ pub struct ServerArgs {
     pub datastore_endpoint: Vec<String>,
     #[command(flatten)]
     pub security: crate::security::SecurityArgs,
+    /// Controllers to run, as upstream's `--controllers`: `*` for the defaults, `foo` to add
+    /// one, `-foo` to leave one out.
+    #[arg(long, default_value = "*")]
+    pub controllers: String,
 }
 
-pub async fn run(args: ServerArgs) -> Result<()> {
+/// Runs the API server, and the controllers when `with_controllers` (`rkube server`).
+pub async fn run(args: ServerArgs, with_controllers: bool) -> Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
     let datastore = if args.datastore_endpoint.is_empty() {
@@ -67,19 +72,29 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     } else {
         local.ip().to_string()
     };
-    let url;
+    let scheme = if args.security.insecure_dev {
+        "http"
+    } else {
+        "https"
+    };
+    let url = format!(
+        "{scheme}://{}",
+        SocketAddr::new(host.parse()?, local.port())
+    );
+    let pki = crate::security::load_pki(&args.data_dir, &args.security, &url)?;
+    if with_controllers {
+        let handles = crate::controllers::start(&server, &pki, &args.controllers)?;
+        eprintln!("rkube controllers started: {}", handles.len());
+    }
     let serving = if args.security.insecure_dev {
         eprintln!(
             "WARNING: --insecure-dev: the API is served over plain HTTP with NO authentication \
              and NO authorization; anyone who reaches {local} is a cluster admin. Demo use only."
         );
-        url = format!("http://{}", SocketAddr::new(host.parse()?, local.port()));
         let serving = tokio::spawn(rkube_apiserver::serve(server, listener, shutdown_signal()));
         write_insecure_kubeconfig(&kubeconfig, &url)?;
         serving
     } else {
-        url = format!("https://{}", SocketAddr::new(host.parse()?, local.port()));
-        let pki = crate::security::load_pki(&args.data_dir, &args.security, &url)?;
         let serving = tokio::spawn(rkube_apiserver::tls::serve_tls(
             server,
             listener,

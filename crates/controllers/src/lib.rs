@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::Error;
-pub use registry::{start_all, Controllers, ControllersError, Registration, REGISTRY};
+pub use registry::{identity, start_all, Controllers, ControllersError, Registration, REGISTRY};
 
 /// Mints the legacy (secret-based) service-account JWTs of the tokens controller. The real one
 /// signs with the service-account key the API server verifies with.

@@ -30,6 +30,9 @@ pub struct Registration {
     pub aliases: &'static [&'static str],
     /// Whether `*` leaves it off.
     pub disabled_by_default: bool,
+    /// The kube-system service account the controller acts as (upstream's
+    /// `--use-service-account-credentials`); empty for the controller manager's own identity.
+    pub service_account: &'static str,
     pub start: StartFn,
 }
 
@@ -39,36 +42,42 @@ pub const REGISTRY: &[Registration] = &[
         name: serviceaccount::NAME,
         aliases: &["serviceaccount-controller"],
         disabled_by_default: false,
+        service_account: "service-account-controller",
         start: |c, x| Box::pin(serviceaccount::run(c, x)),
     },
     Registration {
         name: serviceaccount_token::NAME,
         aliases: &["serviceaccount-token-controller"],
         disabled_by_default: false,
+        service_account: "",
         start: |c, x| Box::pin(serviceaccount_token::run(c, x)),
     },
     Registration {
         name: root_ca_cert_publisher::NAME,
         aliases: &["root-ca-certificate-publisher-controller"],
         disabled_by_default: false,
+        service_account: "root-ca-cert-publisher",
         start: |c, x| Box::pin(root_ca_cert_publisher::run(c, x)),
     },
     Registration {
         name: clusterrole_aggregation::NAME,
         aliases: &["clusterrole-aggregation-controller"],
         disabled_by_default: false,
+        service_account: "clusterrole-aggregation-controller",
         start: |c, x| Box::pin(clusterrole_aggregation::run(c, x)),
     },
     Registration {
         name: csrapproving::NAME,
         aliases: &["certificatesigningrequest-approving-controller"],
         disabled_by_default: false,
+        service_account: "certificate-controller",
         start: |c, x| Box::pin(csrapproving::run(c, x)),
     },
     Registration {
         name: csrsigning::NAME,
         aliases: &["certificatesigningrequest-signing-controller"],
         disabled_by_default: false,
+        service_account: "certificate-controller",
         start: |c, x| Box::pin(csrsigning::run(c, x)),
     },
 ];
@@ -183,8 +192,32 @@ impl FromStr for Controllers {
 /// Spawns every enabled controller on the current runtime. A controller that cannot start
 /// (e.g. `csrsigning` without a signer) logs why and its task ends; one that fails later logs
 /// the error. Aborting a handle stops its controller.
+/// The controller manager's own identity.
+pub const CONTROLLER_MANAGER: &str = "system:kube-controller-manager";
+
+/// The identity a controller acts as: its kube-system service account (upstream's
+/// `--use-service-account-credentials`), or the controller manager's own for an empty name.
+pub fn identity(service_account: &str) -> rkube_api::rbac::User {
+    let user = |name: String, groups: &[&str]| rkube_api::rbac::User {
+        name,
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        ..Default::default()
+    };
+    if service_account.is_empty() {
+        return user(CONTROLLER_MANAGER.to_string(), &["system:authenticated"]);
+    }
+    user(
+        format!("system:serviceaccount:kube-system:{service_account}"),
+        &[
+            "system:serviceaccounts",
+            "system:serviceaccounts:kube-system",
+            "system:authenticated",
+        ],
+    )
+}
+
 pub fn start_all(
-    client: kube::Client,
+    client_for: &dyn Fn(&str) -> kube::Client,
     ctx: Arc<ControllerContext>,
     enabled: &Controllers,
 ) -> Vec<tokio::task::JoinHandle<()>> {
@@ -199,7 +232,7 @@ pub fn start_all(
         })
         .map(|r| {
             let name = r.name;
-            let run = (r.start)(client.clone(), ctx.clone());
+            let run = (r.start)(client_for(r.service_account), ctx.clone());
             tokio::spawn(async move {
                 match run.await {
                     Ok(()) => {}

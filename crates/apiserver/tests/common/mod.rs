@@ -108,6 +108,18 @@ impl TestServer {
         }
     }
 
+    /// Starts controllers (by `--controllers` names) in-process, each under its own
+    /// identity as `rkube server` runs them; they stop with the runtime.
+    pub fn start_controllers(&self, names: &[&str]) {
+        let enabled =
+            rkube_controllers::Controllers::from_list(names.iter().map(|n| n.to_string()))
+                .expect("known controllers");
+        let ctx = rkube_controllers::ControllerContext::new(self.ca.cert_pem());
+        let server = self.server.clone();
+        let client_for = move |sa: &str| server.client(rkube_controllers::identity(sa));
+        let _ = rkube_controllers::start_all(&client_for, Arc::new(ctx), &enabled);
+    }
+
     /// A kube client over HTTPS with the given credential.
     pub async fn client_with(&self, cred: rkube_pki::Credential) -> kube::Client {
         client_for(&self.url, &self.ca, cred).await

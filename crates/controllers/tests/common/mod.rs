@@ -78,7 +78,7 @@ pub fn start(client: &kube::Client, ctx: ControllerContext, selection: &str) -> 
         Ok(c) => c,
         Err(e) => panic!("bad selection {selection:?}: {e}"),
     };
-    Running(start_all(client.clone(), Arc::new(ctx), &enabled))
+    Running(start_all(&|_| client.clone(), Arc::new(ctx), &enabled))
 }
 
 /// Polls `check` every 50 ms until it yields a value, for at most 10 s; panics naming `what`

@@ -1,0 +1,72 @@
+//! The controllers inside `rkube server`: each reaches the API server through the
+//! in-process transport under its own identity, the kube-system service account upstream's
+//! controller manager uses for it, so RBAC confines it as upstream does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use rkube_apiserver::ApiServer;
+use rkube_controllers::{
+    identity, start_all, ControllerContext, Controllers, CsrSigner, TokenGenerator,
+};
+use rkube_pki::Ca;
+
+use crate::security::ServerPki;
+
+/// Starts the enabled controllers.
+pub fn start(
+    server: &Arc<ApiServer>,
+    pki: &ServerPki,
+    enabled: &str,
+) -> Result<Vec<tokio::task::JoinHandle<()>>> {
+    let enabled: Controllers = enabled
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--controllers: {e}"))?;
+    let mut ctx = ControllerContext::new(pki.ca.cert_pem());
+    ctx.csr_signer = Some(Arc::new(CaSigner(pki.ca.clone())));
+    ctx.token_generator = Some(Arc::new(LegacyTokens(server.clone())));
+    let client_for = |sa: &str| server.client(identity(sa));
+    Ok(start_all(&client_for, Arc::new(ctx), &enabled))
+}
+
+/// Signs CSRs with the cluster CA.
+#[derive(Debug)]
+struct CaSigner(Arc<Ca>);
+
+impl CsrSigner for CaSigner {
+    fn sign(
+        &self,
+        csr_pem: &[u8],
+        usages: &[String],
+        lifetime: Duration,
+    ) -> Result<String, String> {
+        self.0
+            .sign_csr(csr_pem, usages, lifetime)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Issues legacy service-account tokens with the server's signing key.
+#[derive(Debug)]
+struct LegacyTokens(Arc<ApiServer>);
+
+impl TokenGenerator for LegacyTokens {
+    fn legacy_token(
+        &self,
+        namespace: &str,
+        sa_name: &str,
+        sa_uid: &str,
+        secret_name: &str,
+    ) -> Result<String, String> {
+        let tokens = self
+            .0
+            .security()
+            .service_accounts
+            .as_ref()
+            .ok_or("service-account tokens are not configured")?;
+        tokens
+            .legacy_token(namespace, sa_name, sa_uid, secret_name)
+            .ok_or_else(|| "signing the token failed".to_string())
+    }
+}
