@@ -41,8 +41,9 @@ pub(crate) struct Ctx {
     /// still holds them after the handler has consumed the context.
     pub warnings: Arc<parking_lot::Mutex<Vec<String>>>,
     /// Audit annotations admission plugins recorded (`pod-security.kubernetes.io/...`), for
-    /// the audit event of the request.
-    pub audit_annotations: parking_lot::Mutex<Vec<(String, String)>>,
+    /// the request's audit event; shared like `warnings`, so the audit stage can hold a clone
+    /// past the handler.
+    pub audit_annotations: Arc<parking_lot::Mutex<Vec<(String, String)>>>,
     /// Whether writes record managed fields as an `Update` by [`Ctx::field_manager`]; off for
     /// server-side apply, which records its own.
     pub track: bool,
