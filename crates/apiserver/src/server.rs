@@ -217,6 +217,63 @@ impl ApiServer {
             .map(|(v, _)| v))
     }
 
+    /// The objects of a resource in one namespace (or all) from the store (not the cache),
+    /// each with its revision: for checks that must see writes made a moment ago and may
+    /// write back with [`ApiServer::replace_object`].
+    pub(crate) async fn read_objects(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: Option<&str>,
+    ) -> crate::status::ApiResult<Vec<(serde_json::Value, i64)>> {
+        let Some(res) = RESOURCES
+            .iter()
+            .find(|r| r.group == group && r.plural == plural && r.is_stored())
+        else {
+            return Ok(Vec::new());
+        };
+        let prefix = object::prefix(res, namespace);
+        let resp = self
+            .store
+            .range(rkube_store::RangeRequest::new(
+                rkube_store::KeyRange::prefix(prefix.as_bytes()),
+            ))
+            .await?;
+        resp.kvs
+            .iter()
+            .map(|kv| Ok((object::decode(&kv.value, kv.mod_revision)?, kv.mod_revision)))
+            .collect()
+    }
+
+    /// Stores `obj` in place of a stored object if that is still at `revision` (a
+    /// compare-and-swap, bypassing admission). False when the object changed or is gone.
+    pub(crate) async fn replace_object(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+        revision: i64,
+        obj: &serde_json::Value,
+    ) -> crate::status::ApiResult<bool> {
+        let Some(res) = RESOURCES
+            .iter()
+            .find(|r| r.group == group && r.plural == plural && r.is_stored())
+        else {
+            return Ok(false);
+        };
+        let key = object::key(res, namespace, name);
+        let resp = self
+            .store
+            .txn(rkube_store::TxnRequest::update(
+                key,
+                revision,
+                object::encode(obj)?,
+            ))
+            .await?;
+        Ok(resp.succeeded)
+    }
+
     /// One object from the watch caches, by resource (any served version) and name.
     pub(crate) fn cached(
         &self,

@@ -49,6 +49,7 @@ pub struct Request<'a> {
     pub old: Option<&'a Value>,
     pub dry_run: bool,
     warnings: &'a parking_lot::Mutex<Vec<String>>,
+    audit_annotations: &'a parking_lot::Mutex<Vec<(String, String)>>,
 }
 
 impl Request<'_> {
@@ -64,6 +65,13 @@ impl Request<'_> {
     /// Adds a `Warning` header to the response.
     pub fn warn(&self, message: impl Into<String>) {
         self.warnings.lock().push(message.into());
+    }
+
+    /// Records an audit annotation for the request's audit event.
+    pub fn annotate(&self, key: impl Into<String>, value: impl Into<String>) {
+        self.audit_annotations
+            .lock()
+            .push((key.into(), value.into()));
     }
 
     /// Upstream's admission 403: `pods "x" is forbidden: <why>`.
@@ -90,6 +98,7 @@ fn request<'a>(
         old,
         dry_run: dry,
         warnings: &ctx.warnings,
+        audit_annotations: &ctx.audit_annotations,
     }
 }
 

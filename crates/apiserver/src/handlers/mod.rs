@@ -37,8 +37,13 @@ pub(crate) struct Ctx {
     pub headers: HeaderMap,
     /// Who sent the request.
     pub user: User,
-    /// Warnings for the response's `Warning` headers, from admission.
-    pub warnings: parking_lot::Mutex<Vec<String>>,
+    /// Warnings for the response's `Warning` headers, from admission; shared so `dispatch`
+    /// still holds them after the handler has consumed the context.
+    pub warnings: Arc<parking_lot::Mutex<Vec<String>>>,
+    /// Audit annotations admission plugins recorded (`pod-security.kubernetes.io/...`), for
+    /// the request's audit event; shared like `warnings`, so the audit stage can hold a clone
+    /// past the handler.
+    pub audit_annotations: Arc<parking_lot::Mutex<Vec<(String, String)>>>,
     /// Whether writes record managed fields as an `Update` by [`Ctx::field_manager`]; off for
     /// server-side apply, which records its own.
     pub track: bool,
@@ -152,12 +157,20 @@ pub(crate) async fn dispatch(server: Arc<ApiServer>, req: Request<Body>) -> Resp
                 headers: parts.headers,
                 user,
                 warnings: Default::default(),
+                audit_annotations: Default::default(),
                 track: true,
             };
-            let resp = match resource(ctx, parts.method, body).await {
+            let warnings = ctx.warnings.clone();
+            let mut resp = match resource(ctx, parts.method, body).await {
                 Ok(r) => r,
                 Err(e) => e.into_response(),
             };
+            // Admission's warnings go on every response, refusals included, as upstream's
+            // warning recorder writes them; a repeated warning is sent once.
+            let mut admission_warnings = std::mem::take(&mut *warnings.lock());
+            let mut seen = std::collections::HashSet::new();
+            admission_warnings.retain(|w| seen.insert(w.clone()));
+            add_warnings(&mut resp, &admission_warnings);
             metrics_server
                 .metrics
                 .observe(labels, resp.status().as_u16(), started.elapsed());
@@ -442,6 +455,7 @@ pub(crate) fn internal_ctx(
         headers: HeaderMap::new(),
         user: crate::authn::apiserver_user(),
         warnings: Default::default(),
+        audit_annotations: Default::default(),
         track: true,
     }
 }

@@ -250,10 +250,14 @@ impl Drop for TestServer {
 /// `default` accounts come from a controller these tests do not run (upstream's integration
 /// tests do the same).
 pub fn security(dir: &std::path::Path) -> rkube_apiserver::Security {
-    let mut s = rkube_apiserver::Security::default();
-    s.admission =
-        rkube_apiserver::admission::Admission::from_flags(&[], &["ServiceAccount".into()])
-            .expect("known plugin");
+    let mut s = rkube_apiserver::Security {
+        admission: rkube_apiserver::admission::Admission::from_flags(
+            &[],
+            &["ServiceAccount".into()],
+        )
+        .expect("known plugin"),
+        ..Default::default()
+    };
     let key = rkube_pki::jwt::SigningKey::load_or_create(&dir.join("tls").join("sa.key"))
         .expect("service-account key");
     s.service_accounts = Some(rkube_apiserver::sa_token::ServiceAccountTokens::new(

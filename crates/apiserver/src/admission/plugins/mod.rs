@@ -6,9 +6,12 @@ mod certificates;
 mod default_ingress_class;
 mod default_storage_class;
 mod default_toleration_seconds;
+mod limit_ranger;
 mod namespace_lifecycle;
 mod node_restriction;
+mod pod_security;
 mod priority;
+mod resource_quota;
 mod service_account;
 mod taint_nodes_by_condition;
 
@@ -43,6 +46,7 @@ const PLUGINS: &[(&str, bool, Factory)] = &[
     ("NamespaceLifecycle", true, || {
         Arc::new(namespace_lifecycle::NamespaceLifecycle)
     }),
+    ("LimitRanger", true, || Arc::new(limit_ranger::LimitRanger)),
     ("ServiceAccount", true, || {
         Arc::new(service_account::ServiceAccount)
     }),
@@ -51,6 +55,9 @@ const PLUGINS: &[(&str, bool, Factory)] = &[
     }),
     ("TaintNodesByCondition", true, || {
         Arc::new(taint_nodes_by_condition::TaintNodesByCondition)
+    }),
+    ("PodSecurity", true, || {
+        Arc::new(pod_security::PodSecurity::default())
     }),
     ("Priority", true, || Arc::new(priority::Priority)),
     ("DefaultTolerationSeconds", true, || {
@@ -70,6 +77,10 @@ const PLUGINS: &[(&str, bool, Factory)] = &[
     }),
     ("DefaultIngressClass", true, || {
         Arc::new(default_ingress_class::DefaultIngressClass)
+    }),
+    // Last, so only requests every other plugin admitted are charged.
+    ("ResourceQuota", true, || {
+        Arc::new(resource_quota::ResourceQuota)
     }),
 ];
 
