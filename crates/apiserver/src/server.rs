@@ -205,10 +205,7 @@ impl ApiServer {
         namespace: &str,
         name: &str,
     ) -> crate::status::ApiResult<Option<serde_json::Value>> {
-        let Some(res) = RESOURCES
-            .iter()
-            .find(|r| r.group == group && r.plural == plural && r.is_stored())
-        else {
+        let Some(res) = stored_resource(group, plural) else {
             return Ok(None);
         };
         Ok(self
@@ -226,10 +223,7 @@ impl ApiServer {
         plural: &str,
         namespace: Option<&str>,
     ) -> crate::status::ApiResult<Vec<(serde_json::Value, i64)>> {
-        let Some(res) = RESOURCES
-            .iter()
-            .find(|r| r.group == group && r.plural == plural && r.is_stored())
-        else {
+        let Some(res) = stored_resource(group, plural) else {
             return Ok(Vec::new());
         };
         let prefix = object::prefix(res, namespace);
@@ -241,7 +235,13 @@ impl ApiServer {
             .await?;
         resp.kvs
             .iter()
-            .map(|kv| Ok((object::decode(&kv.value, kv.mod_revision)?, kv.mod_revision)))
+            .map(|kv| {
+                let key = String::from_utf8_lossy(&kv.key);
+                Ok((
+                    self.codec.decode(&key, &kv.value, kv.mod_revision)?,
+                    kv.mod_revision,
+                ))
+            })
             .collect()
     }
 
@@ -256,20 +256,14 @@ impl ApiServer {
         revision: i64,
         obj: &serde_json::Value,
     ) -> crate::status::ApiResult<bool> {
-        let Some(res) = RESOURCES
-            .iter()
-            .find(|r| r.group == group && r.plural == plural && r.is_stored())
-        else {
+        let Some(res) = stored_resource(group, plural) else {
             return Ok(false);
         };
         let key = object::key(res, namespace, name);
+        let value = self.codec.encode(&key, obj)?;
         let resp = self
             .store
-            .txn(rkube_store::TxnRequest::update(
-                key,
-                revision,
-                object::encode(obj)?,
-            ))
+            .txn(rkube_store::TxnRequest::update(key, revision, value))
             .await?;
         Ok(resp.succeeded)
     }
@@ -282,9 +276,7 @@ impl ApiServer {
         namespace: &str,
         name: &str,
     ) -> Option<Arc<crate::watch_cache::CachedObject>> {
-        let res = RESOURCES
-            .iter()
-            .find(|r| r.group == group && r.plural == plural && r.is_stored())?;
+        let res = stored_resource(group, plural)?;
         self.cache(res).get(&object::key(res, namespace, name))
     }
 
@@ -295,10 +287,7 @@ impl ApiServer {
         plural: &str,
         namespace: Option<&str>,
     ) -> Vec<Arc<crate::watch_cache::CachedObject>> {
-        let Some(res) = RESOURCES
-            .iter()
-            .find(|r| r.group == group && r.plural == plural && r.is_stored())
-        else {
+        let Some(res) = stored_resource(group, plural) else {
             return Vec::new();
         };
         self.cache(res)
@@ -310,11 +299,7 @@ impl ApiServer {
     pub(crate) fn cache_changes(&self, group: &str, plurals: &[&str]) -> u64 {
         plurals
             .iter()
-            .filter_map(|p| {
-                RESOURCES
-                    .iter()
-                    .find(|r| r.group == group && r.plural == *p && r.is_stored())
-            })
+            .filter_map(|p| stored_resource(group, p))
             .map(|r| self.cache(r).changes())
             .sum()
     }
@@ -359,6 +344,13 @@ impl ApiServer {
             ))
             .with_state(self.clone())
     }
+}
+
+/// A stored resource by group and plural, in any served version.
+pub(crate) fn stored_resource(group: &str, plural: &str) -> Option<&'static ResourceInfo> {
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.plural == plural && r.is_stored())
 }
 
 async fn health() -> Response {

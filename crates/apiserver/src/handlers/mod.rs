@@ -467,10 +467,7 @@ async fn create_if_missing(
     plural: &str,
     obj: Value,
 ) -> ApiResult<()> {
-    let Some(res) = rkube_api::RESOURCES
-        .iter()
-        .find(|r| r.group == group && r.plural == plural && r.is_stored())
-    else {
+    let Some(res) = crate::server::stored_resource(group, plural) else {
         return Ok(());
     };
     let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
