@@ -527,10 +527,9 @@ async fn access_reviews_answer_for_oneself_and_others() {
         }
     })
     .await;
-    assert!(allowed["status"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("RoleBinding \"viewer\""));
+    assert!(allowed["status"]["reason"].as_str().unwrap().contains(
+        "RBAC: allowed by RoleBinding \"viewer/rev\" of ClusterRole \"view\" to User \"vic\""
+    ));
     assert_eq!(
         ask(ssar("create", "pods")).await["status"]["allowed"],
         false

@@ -249,7 +249,7 @@ async fn resource(ctx: Ctx, method: Method, body: Body) -> ApiResult<Response> {
             require_verb(&ctx, "watch")?;
             watch::watch(ctx).await
         }
-        ("GET" | "HEAD", true, None | Some("status")) => {
+        ("GET" | "HEAD", true, None | Some("status") | Some("approval")) => {
             require_verb(&ctx, "get")?;
             read::get(ctx).await
         }
@@ -275,7 +275,7 @@ async fn resource(ctx: Ctx, method: Method, body: Body) -> ApiResult<Response> {
             let body = read_body(body).await?;
             subresource::evict(ctx, body).await
         }
-        ("PUT", true, None | Some("status") | Some("finalize")) => {
+        ("PUT", true, None | Some("status") | Some("finalize") | Some("approval")) => {
             require_verb(&ctx, "update")?;
             let body = read_body(body).await?;
             write::update(ctx, body).await
@@ -284,7 +284,7 @@ async fn resource(ctx: Ctx, method: Method, body: Body) -> ApiResult<Response> {
             let body = read_body(body).await?;
             subresource::put_scale(ctx, body).await
         }
-        ("PATCH", true, None | Some("status") | Some("scale")) => {
+        ("PATCH", true, None | Some("status") | Some("scale") | Some("approval")) => {
             require_verb(&ctx, "patch")?;
             let body = read_body(body).await?;
             patch::patch(ctx, body).await
