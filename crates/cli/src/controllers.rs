@@ -26,6 +26,7 @@ pub fn start(
     let mut ctx = ControllerContext::new(pki.ca.cert_pem());
     ctx.csr_signer = Some(Arc::new(CaSigner(pki.ca.clone())));
     ctx.token_generator = Some(Arc::new(LegacyTokens(server.clone())));
+    ctx.informer_client = Some(server.client(identity("")));
     let client_for = |sa: &str| server.client(identity(sa));
     Ok(start_all(&client_for, Arc::new(ctx), &enabled))
 }

@@ -216,11 +216,37 @@ spec:
     )
 }
 
+/// Waits until the service-account controller has made the namespace's `default` account:
+/// as upstream, pods are refused in a namespace until it exists.
+fn wait_for_default_account(k: &Kubectl<'_>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let out = k
+            .command(&["get", "serviceaccount", "default", "-o", "name"])
+            .output()
+            .expect("run kubectl");
+        if out.status.success() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no default service account in {} within 30 s",
+            k.namespace
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 fn script(k: &Kubectl<'_>) {
     let ns = k.namespace.clone();
-    let out = k.ok_with(&["apply", "-f", "-"], &[], Some(&manifest(&ns)));
+    let full = manifest(&ns);
+    let namespace_only = full.split("\n---\n").next().unwrap_or_default().to_string();
+    let out = k.ok_with(&["apply", "-f", "-"], &[], Some(&namespace_only));
+    assert!(out.contains(&format!("namespace/{ns} created")), "{out}");
+    wait_for_default_account(k);
+    let out = k.ok_with(&["apply", "-f", "-"], &[], Some(&full));
     for want in [
-        format!("namespace/{ns} created"),
+        format!("namespace/{ns} unchanged"),
         "deployment.apps/web created".into(),
         "service/web created".into(),
         "configmap/settings created".into(),

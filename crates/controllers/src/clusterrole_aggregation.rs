@@ -81,10 +81,10 @@ struct State {
 }
 
 /// Runs the controller until its watch ends.
-pub async fn run(client: Client, _ctx: Arc<ControllerContext>) -> Result<(), Error> {
+pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Error> {
     let (roles, events) = reflect(
         NAME,
-        Api::<ClusterRole>::all(client.clone()),
+        Api::<ClusterRole>::all(ctx.informers(&client)),
         watcher::Config::default(),
     );
     let cache = roles.clone();

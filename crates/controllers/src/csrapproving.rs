@@ -155,17 +155,20 @@ struct State {
 }
 
 /// Runs the controller until its watch ends, checking access with SubjectAccessReviews.
-pub async fn run(client: Client, _ctx: Arc<ControllerContext>) -> Result<(), Error> {
+pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Error> {
     let reviewer = Arc::new(ApiAccessReviewer::new(client.clone()));
-    run_with_reviewer(client, reviewer).await
+    let informers = ctx.informers(&client);
+    run_with_reviewer(client, informers, reviewer).await
 }
 
-/// [`run`] with another way of answering access reviews.
+/// [`run`] with another way of answering access reviews; `informers` watches, `client`
+/// writes.
 pub async fn run_with_reviewer(
     client: Client,
+    informers: Client,
     reviewer: Arc<dyn AccessReviewer>,
 ) -> Result<(), Error> {
-    let api = Api::<CertificateSigningRequest>::all(client.clone());
+    let api = Api::<CertificateSigningRequest>::all(informers);
     let (csrs, events) = reflect(NAME, api, watcher::Config::default());
     let triggers = vec![on_objects(
         events,

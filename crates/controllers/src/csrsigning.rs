@@ -160,7 +160,7 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
         controller: NAME,
         what: "a CSR signer (the cluster signing CA)",
     })?;
-    let api = Api::<CertificateSigningRequest>::all(client.clone());
+    let api = Api::<CertificateSigningRequest>::all(ctx.informers(&client));
     let (csrs, events) = reflect(NAME, api, watcher::Config::default());
     let triggers = vec![on_objects(
         events,

@@ -68,6 +68,17 @@ pub struct ControllerContext {
     pub csr_signer: Option<Arc<dyn CsrSigner>>,
     /// The longest certificate `csrsigning` issues (`--cluster-signing-duration`).
     pub cluster_signing_duration: Duration,
+    /// The client the controllers' watches use: the controller manager's own identity, as
+    /// upstream's shared informers use it, while each controller writes as its own service
+    /// account. Without it, a controller watches with its own client.
+    pub informer_client: Option<kube::Client>,
+}
+
+impl ControllerContext {
+    /// The client to watch with: the shared informer client, or `own`.
+    pub fn informers(&self, own: &kube::Client) -> kube::Client {
+        self.informer_client.clone().unwrap_or_else(|| own.clone())
+    }
 }
 
 /// Upstream's default `--cluster-signing-duration`: one year.
@@ -81,6 +92,7 @@ impl ControllerContext {
             token_generator: None,
             csr_signer: None,
             cluster_signing_duration: DEFAULT_CLUSTER_SIGNING_DURATION,
+            informer_client: None,
         }
     }
 }

@@ -81,11 +81,12 @@ struct State {
 pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Error> {
     let (namespaces, ns_events) = reflect(
         NAME,
-        Api::<Namespace>::all(client.clone()),
+        Api::<Namespace>::all(ctx.informers(&client)),
         watcher::Config::default(),
     );
     let by_name = watcher::Config::default().fields(&format!("metadata.name={CONFIG_MAP_NAME}"));
-    let (config_maps, cm_events) = reflect(NAME, Api::<ConfigMap>::all(client.clone()), by_name);
+    let (config_maps, cm_events) =
+        reflect(NAME, Api::<ConfigMap>::all(ctx.informers(&client)), by_name);
     let triggers = vec![
         on_objects(ns_events, false, |ns: &Namespace| {
             Some(ObjectRef::from_obj(ns))

@@ -59,15 +59,15 @@ struct State {
 }
 
 /// Runs the controller until its watches end.
-pub async fn run(client: Client, _ctx: Arc<ControllerContext>) -> Result<(), Error> {
+pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Error> {
     let (namespaces, ns_events) = reflect(
         NAME,
-        Api::<Namespace>::all(client.clone()),
+        Api::<Namespace>::all(ctx.informers(&client)),
         watcher::Config::default(),
     );
     let (accounts, sa_events) = reflect(
         NAME,
-        Api::<ServiceAccount>::all(client.clone()),
+        Api::<ServiceAccount>::all(ctx.informers(&client)),
         watcher::Config::default(),
     );
     let triggers = vec![

@@ -170,10 +170,11 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
             what: "a service-account token generator (the service-account signing key)",
         })?;
     let by_type = watcher::Config::default().fields(&format!("type={SECRET_TYPE}"));
-    let (secrets, secret_events) = reflect(NAME, Api::<Secret>::all(client.clone()), by_type);
+    let (secrets, secret_events) =
+        reflect(NAME, Api::<Secret>::all(ctx.informers(&client)), by_type);
     let (accounts, sa_events) = reflect(
         NAME,
-        Api::<ServiceAccount>::all(client.clone()),
+        Api::<ServiceAccount>::all(ctx.informers(&client)),
         watcher::Config::default(),
     );
     let secret_cache = secrets.clone();

@@ -114,7 +114,8 @@ impl TestServer {
         let enabled =
             rkube_controllers::Controllers::from_list(names.iter().map(|n| n.to_string()))
                 .expect("known controllers");
-        let ctx = rkube_controllers::ControllerContext::new(self.ca.cert_pem());
+        let mut ctx = rkube_controllers::ControllerContext::new(self.ca.cert_pem());
+        ctx.informer_client = Some(self.server.client(rkube_controllers::identity("")));
         let server = self.server.clone();
         let client_for = move |sa: &str| server.client(rkube_controllers::identity(sa));
         let _ = rkube_controllers::start_all(&client_for, Arc::new(ctx), &enabled);
