@@ -237,6 +237,25 @@ fn wait_for_default_account(k: &Kubectl<'_>) {
     }
 }
 
+/// `kubectl auth`: the admin kubeconfig's identity and its permissions, over HTTPS with the
+/// client certificate `rkube server` wrote.
+fn auth_script(k: &Kubectl<'_>, version: &str) {
+    assert_eq!(k.ok(&["auth", "can-i", "create", "pods"]).trim(), "yes");
+    let list = k.ok(&["auth", "can-i", "--list"]);
+    assert!(list.lines().any(|l| l.starts_with("*.*")), "{list}");
+    // `auth whoami` reads SelfSubjectReview v1 from 1.28 on (1.27 asks for v1beta1, which a
+    // 1.33 server no longer serves).
+    let minor: u32 = version
+        .split('.')
+        .nth(1)
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(u32::MAX);
+    if minor >= 28 {
+        let who = k.ok(&["auth", "whoami"]);
+        assert!(who.contains("system:admin") && who.contains("system:masters"), "{who}");
+    }
+}
+
 fn script(k: &Kubectl<'_>) {
     let ns = k.namespace.clone();
     let full = manifest(&ns);
@@ -493,5 +512,6 @@ fn every_kubectl_build_runs_the_script() {
         };
         eprintln!("running the kubectl script with {}", bin.display());
         script(&k);
+        auth_script(&k, &version);
     }
 }
