@@ -590,3 +590,163 @@ async fn issuer_discovery_is_served_to_service_accounts() {
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_node_joins_with_a_bootstrap_token_and_a_csr() {
+    use base64::Engine;
+    let t = TestServer::start().await;
+    t.start_controllers(&["csrapproving", "csrsigning"]);
+    // kubeadm's bootstrap policy: bootstrappers may request node client certificates.
+    bind_group(
+        &t,
+        "node-bootstrapper",
+        "system:node-bootstrapper",
+        "system:bootstrappers",
+    )
+    .await;
+    bind_group(
+        &t,
+        "node-autoapprove",
+        "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+        "system:bootstrappers",
+    )
+    .await;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let r = t
+        .post_json(
+            "/api/v1/namespaces/kube-system/secrets",
+            &json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "bootstrap-token-abcdef"}, "type": "bootstrap.kubernetes.io/token",
+        "data": {"token-id": b64("abcdef"), "token-secret": b64("0123456789abcdef"),
+                 "usage-bootstrap-authentication": b64("true")}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let joiner = t
+        .client_with(rkube_pki::Credential::Token(
+            "abcdef.0123456789abcdef".into(),
+        ))
+        .await;
+    let key =
+        rkube_pki::create_csr("system:node:n9", &["system:nodes".into()], &[], &[]).expect("csr");
+    let csr: k8s_openapi::api::certificates::v1::CertificateSigningRequest = serde_json::from_value(json!({
+        "metadata": {"name": "node-csr-n9"},
+        "spec": {"request": b64(&key.csr_pem), "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+                 "usages": ["digital signature", "key encipherment", "client auth"]}})).unwrap();
+    let csrs: Api<k8s_openapi::api::certificates::v1::CertificateSigningRequest> =
+        Api::all(joiner.clone());
+    let created = common::eventually(std::time::Duration::from_secs(5), || {
+        let csrs = csrs.clone();
+        let csr = csr.clone();
+        async move { csrs.create(&PostParams::default(), &csr).await.ok() }
+    })
+    .await;
+    assert_eq!(
+        created.spec.username.as_deref(),
+        Some("system:bootstrap:abcdef")
+    );
+    let cert = common::eventually(std::time::Duration::from_secs(10), || {
+        let csrs = csrs.clone();
+        async move {
+            let c = csrs.get("node-csr-n9").await.ok()?;
+            c.status?
+                .certificate
+                .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+        }
+    })
+    .await;
+    let approved = csrs.get("node-csr-n9").await.unwrap();
+    let cond = &approved.status.unwrap().conditions.unwrap()[0];
+    assert_eq!(
+        (cond.type_.as_str(), cond.reason.as_deref()),
+        ("Approved", Some("AutoApproved"))
+    );
+    // The issued certificate authenticates the node.
+    let node = t
+        .client_with(rkube_pki::Credential::Cert(rkube_pki::CertKey {
+            cert_pem: cert,
+            key_pem: key.key_pem,
+        }))
+        .await;
+    let req = http::Request::post("/apis/authentication.k8s.io/v1/selfsubjectreviews")
+        .header("content-type", "application/json")
+        .body(
+            serde_json::to_vec(
+                &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    let who: Value = serde_json::from_str(&node.request_text(req).await.unwrap()).unwrap();
+    assert_eq!(who["status"]["userInfo"]["username"], "system:node:n9");
+    // A bootstrap identity may not ask for a system:masters client certificate.
+    let masters = rkube_pki::create_csr("eve", &["system:masters".into()], &[], &[]).expect("csr");
+    let bad: k8s_openapi::api::certificates::v1::CertificateSigningRequest = serde_json::from_value(json!({
+        "metadata": {"name": "grab"},
+        "spec": {"request": b64(&masters.csr_pem), "signerName": "kubernetes.io/kube-apiserver-client",
+                 "usages": ["client auth"]}})).unwrap();
+    let err =
+        Api::<k8s_openapi::api::certificates::v1::CertificateSigningRequest>::all(t.client.clone())
+            .create(&PostParams::default(), &bad)
+            .await
+            .unwrap_err();
+    let (code, message) = status_of(err);
+    assert_eq!(code, 403);
+    assert!(message.contains("use of kubernetes.io/kube-apiserver-client signer with system:masters group is not allowed"), "{message}");
+}
+
+async fn bind_group(t: &TestServer, name: &str, role: &str, group: &str) {
+    let body = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}],
+    });
+    let r = t
+        .post_json(
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+            &body,
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+}
+
+#[tokio::test]
+async fn static_tokens_from_the_token_file_authenticate() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: std::sync::Arc<dyn rkube_store::Store> = std::sync::Arc::new(
+        rkube_store::embedded::EmbeddedStore::open(dir.path())
+            .await
+            .unwrap(),
+    );
+    let mut sec = common::security(dir.path());
+    sec.authn.token_file = Some(
+        rkube_apiserver::authn::token_file::TokenFile::parse("s3cret,alice,1001,\"ops,dev\"\n")
+            .unwrap(),
+    );
+    let t = TestServer::on_store_with(store, dir, Default::default(), sec).await;
+    let alice = t
+        .client_with(rkube_pki::Credential::Token("s3cret".into()))
+        .await;
+    let req = http::Request::post("/apis/authentication.k8s.io/v1/selfsubjectreviews")
+        .header("content-type", "application/json")
+        .body(
+            serde_json::to_vec(
+                &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    let who: Value = serde_json::from_str(&alice.request_text(req).await.unwrap()).unwrap();
+    assert_eq!(who["status"]["userInfo"]["username"], "alice");
+    assert_eq!(who["status"]["userInfo"]["uid"], "1001");
+    assert_eq!(
+        who["status"]["userInfo"]["groups"],
+        json!(["ops", "dev", "system:authenticated"])
+    );
+}

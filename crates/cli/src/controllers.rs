@@ -3,14 +3,10 @@
 //! controller manager uses for it, so RBAC confines it as upstream does.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Result;
 use rkube_apiserver::ApiServer;
-use rkube_controllers::{
-    identity, start_all, ControllerContext, Controllers, CsrSigner, TokenGenerator,
-};
-use rkube_pki::Ca;
+use rkube_controllers::{identity, start_all, ControllerContext, Controllers, TokenGenerator};
 
 use crate::security::ServerPki;
 
@@ -24,28 +20,11 @@ pub fn start(
         .parse()
         .map_err(|e| anyhow::anyhow!("--controllers: {e}"))?;
     let mut ctx = ControllerContext::new(pki.ca.cert_pem());
-    ctx.csr_signer = Some(Arc::new(CaSigner(pki.ca.clone())));
+    ctx.csr_signer = Some(pki.ca.clone());
     ctx.token_generator = Some(Arc::new(LegacyTokens(server.clone())));
     ctx.informer_client = Some(server.client(identity("")));
     let client_for = |sa: &str| server.client(identity(sa));
     Ok(start_all(&client_for, Arc::new(ctx), &enabled))
-}
-
-/// Signs CSRs with the cluster CA.
-#[derive(Debug)]
-struct CaSigner(Arc<Ca>);
-
-impl CsrSigner for CaSigner {
-    fn sign(
-        &self,
-        csr_pem: &[u8],
-        usages: &[String],
-        lifetime: Duration,
-    ) -> Result<String, String> {
-        self.0
-            .sign_csr(csr_pem, usages, lifetime)
-            .map_err(|e| e.to_string())
-    }
 }
 
 /// Issues legacy service-account tokens with the server's signing key.

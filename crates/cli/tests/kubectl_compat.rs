@@ -252,7 +252,10 @@ fn auth_script(k: &Kubectl<'_>, version: &str) {
         .unwrap_or(u32::MAX);
     if minor >= 28 {
         let who = k.ok(&["auth", "whoami"]);
-        assert!(who.contains("system:admin") && who.contains("system:masters"), "{who}");
+        assert!(
+            who.contains("system:admin") && who.contains("system:masters"),
+            "{who}"
+        );
     }
 }
 

@@ -74,6 +74,19 @@ pub struct ControllerContext {
     pub informer_client: Option<kube::Client>,
 }
 
+/// The cluster CA signs CSRs directly.
+impl CsrSigner for rkube_pki::Ca {
+    fn sign(
+        &self,
+        csr_pem: &[u8],
+        usages: &[String],
+        lifetime: Duration,
+    ) -> Result<String, String> {
+        self.sign_csr(csr_pem, usages, lifetime)
+            .map_err(|e| e.to_string())
+    }
+}
+
 impl ControllerContext {
     /// The client to watch with: the shared informer client, or `own`.
     pub fn informers(&self, own: &kube::Client) -> kube::Client {

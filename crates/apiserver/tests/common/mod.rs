@@ -115,6 +115,7 @@ impl TestServer {
             rkube_controllers::Controllers::from_list(names.iter().map(|n| n.to_string()))
                 .expect("known controllers");
         let mut ctx = rkube_controllers::ControllerContext::new(self.ca.cert_pem());
+        ctx.csr_signer = Some(self.ca.clone());
         ctx.informer_client = Some(self.server.client(rkube_controllers::identity("")));
         let server = self.server.clone();
         let client_for = move |sa: &str| server.client(rkube_controllers::identity(sa));
