@@ -56,6 +56,7 @@ pub async fn serve_tls(
             let service =
                 hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(identity.clone());
+                    req.extensions_mut().insert(crate::guard::PeerAddr(peer));
                     router.clone().oneshot(req.map(axum::body::Body::new))
                 });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
