@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: installs what is needed (scripts/setup.sh), builds rkube, starts a single-node
-# control plane (`rkube server`: the embedded store and the API server) on 127.0.0.1, applies
+# control plane (`rkube server`: the embedded store, the API server over HTTPS and the
+# controllers) on 127.0.0.1, applies
 # the sample app (examples/sample-app.yaml) with kubectl, shows it, and keeps serving until
 # Ctrl-C. Settings: RKUBE_DATA_DIR (default /var/lib/rkube), RKUBE_PORT (default 6443).
 # Until the scheduler and kubelet land, the sample's pods are not created or run.
@@ -34,7 +35,7 @@ if command -v kubectl >/dev/null; then
   kubectl apply -f examples/sample-app.yaml
   kubectl get all,configmaps -n sample
 else
-  echo "run.sh: kubectl not found; the API is at http://127.0.0.1:$PORT (kubeconfig $KUBECONFIG_FILE)"
+  echo "run.sh: kubectl not found; the API is at https://127.0.0.1:$PORT (kubeconfig $KUBECONFIG_FILE)"
 fi
 echo "run.sh: rkube server is running (KUBECONFIG=$KUBECONFIG_FILE); Ctrl-C stops it"
 wait "$PID"
