@@ -17,6 +17,7 @@ pub mod apply;
 pub mod catalogue;
 pub mod defaults;
 pub mod field_error;
+pub mod go_quote;
 pub mod limitrange;
 pub mod patch;
 pub mod podsecurity;

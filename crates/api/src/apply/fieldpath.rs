@@ -6,6 +6,7 @@
 //! Ordering, equality, the FieldsV1 JSON encoding and the human-readable path strings of
 //! conflict messages all follow upstream, because clients read and compare them.
 
+pub(crate) use crate::go_quote::go_quote;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -225,27 +226,6 @@ fn go_string(v: &Value) -> String {
             .collect(),
         other => go_json(other),
     }
-}
-
-/// Go's `%q` for the characters field values realistically hold.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// A path from the object's root.

@@ -4,6 +4,7 @@
 //! A field that is absent or `null` is upstream's nil pointer; a value of the wrong JSON type
 //! is treated as absent (the API server has type-checked objects before admission).
 
+pub(super) use crate::go_quote::go_quote;
 use serde_json::Value;
 
 /// `v[key]` unless it is absent or null.
@@ -83,25 +84,6 @@ pub(super) fn containers_phrase<S: AsRef<str>>(names: &[S]) -> String {
         pluralize("container", "containers", names.len()),
         join_quote(names)
     )
-}
-
-/// Go's `%q` for the printable strings checks quote inside details.
-pub(super) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// The string annotations of pod metadata, sorted by key.

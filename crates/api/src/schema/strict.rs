@@ -14,6 +14,7 @@
 //! `serde_json::Value` keeps only the last of duplicate keys, so the body is parsed into
 //! [`Raw`], which keeps every key in order.
 
+use crate::go_quote::go_quote;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -198,28 +199,6 @@ impl Walker<'_> {
         self.walk(schema, value, path);
         path.truncate(len);
     }
-}
-
-/// Quotes like Go's `%q`: backslash escapes for quotes, backslashes and control characters;
-/// other characters as they are.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

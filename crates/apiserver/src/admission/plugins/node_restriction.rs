@@ -5,6 +5,8 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
+use rkube_api::rbac::node_name;
+
 use super::Plugin;
 use crate::admission::{Operation, Request};
 use crate::status::ApiResult;
@@ -12,12 +14,6 @@ use crate::status::ApiResult;
 /// Labels a node may not set on itself: they steer workloads with isolation requirements.
 const RESTRICTED_LABEL_PREFIX: &str = "node-restriction.kubernetes.io/";
 const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
-
-/// The node a user is, if it is one.
-pub fn node_name(user: &crate::authn::User) -> Option<&str> {
-    let name = user.name.strip_prefix("system:node:")?;
-    (!name.is_empty() && user.in_group("system:nodes")).then_some(name)
-}
 
 #[derive(Debug)]
 pub struct NodeRestriction;
@@ -231,21 +227,6 @@ async fn token(req: &Request<'_>, node: &str, obj: &Value) -> ApiResult<Option<S
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn node_identity_needs_the_name_prefix_and_the_nodes_group() {
-        let u = |name: &str, groups: &[&str]| crate::authn::User {
-            name: name.into(),
-            groups: groups.iter().map(|g| g.to_string()).collect(),
-            ..Default::default()
-        };
-        assert_eq!(
-            node_name(&u("system:node:n1", &["system:nodes"])),
-            Some("n1")
-        );
-        assert_eq!(node_name(&u("system:node:n1", &[])), None);
-        assert_eq!(node_name(&u("alice", &["system:nodes"])), None);
-    }
 
     #[test]
     fn restricted_labels_are_the_node_restriction_domain() {
