@@ -363,3 +363,57 @@ async fn racing_creates_never_overrun_a_quota_and_the_usage_matches_what_was_sto
         created.to_string()
     );
 }
+
+#[tokio::test]
+async fn the_quota_controller_counts_usage_that_admission_enforces() {
+    let t = TestServer::start().await;
+    t.start_controllers(&["resourcequota"]);
+    let ns = "counted";
+    let r = t
+        .post_json(
+            "/api/v1/namespaces",
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = t
+        .post_json(
+            &format!("/api/v1/namespaces/{ns}/resourcequotas"),
+            &json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q1"},
+                    "spec": {"hard": {"pods": "1"}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let quota_path = format!("/api/v1/namespaces/{ns}/resourcequotas/q1");
+    let used = |want: &'static str| {
+        let t = &t;
+        let quota_path = quota_path.clone();
+        async move {
+            let q = t.get(&quota_path).await.json();
+            (q["status"]["used"]["pods"] == want && q["status"]["hard"]["pods"] == "1")
+                .then_some(())
+        }
+    };
+    common::eventually(std::time::Duration::from_secs(10), || used("0")).await;
+    let pods = format!("/api/v1/namespaces/{ns}/pods");
+    assert_eq!(
+        t.post_json(&pods, &common::pod("p1", &[])).await.status,
+        StatusCode::CREATED
+    );
+    let refused = t.post_json(&pods, &common::pod("p2", &[])).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        refused.json()["message"],
+        "pods \"p2\" is forbidden: exceeded quota: q1, requested: pods=1, used: pods=1, limited: pods=1"
+    );
+    // Deleting the pod frees its share once the controller recounts.
+    let del = t
+        .delete(&format!("{pods}/p1?gracePeriodSeconds=0"), None)
+        .await;
+    assert_eq!(del.status, StatusCode::OK);
+    common::eventually(std::time::Duration::from_secs(10), || used("0")).await;
+    assert_eq!(
+        t.post_json(&pods, &common::pod("p2", &[])).await.status,
+        StatusCode::CREATED
+    );
+}

@@ -23,6 +23,7 @@ pub mod csrsigning;
 mod driver;
 pub mod error;
 pub mod registry;
+pub mod resourcequota;
 pub mod root_ca_cert_publisher;
 pub mod serviceaccount;
 pub mod serviceaccount_token;

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::{
-    clusterrole_aggregation, csrapproving, csrsigning, root_ca_cert_publisher, serviceaccount,
-    serviceaccount_token, ControllerContext, Error,
+    clusterrole_aggregation, csrapproving, csrsigning, resourcequota, root_ca_cert_publisher,
+    serviceaccount, serviceaccount_token, ControllerContext, Error,
 };
 
 /// Starts a controller: the future runs it until its watches end.
@@ -65,6 +65,13 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "clusterrole-aggregation-controller",
         start: |c, x| Box::pin(clusterrole_aggregation::run(c, x)),
+    },
+    Registration {
+        name: resourcequota::NAME,
+        aliases: &["resourcequota-controller"],
+        disabled_by_default: false,
+        service_account: "resourcequota-controller",
+        start: |c, x| Box::pin(resourcequota::run(c, x)),
     },
     Registration {
         name: csrapproving::NAME,
