@@ -417,3 +417,69 @@ async fn the_quota_controller_counts_usage_that_admission_enforces() {
         StatusCode::CREATED
     );
 }
+
+#[tokio::test]
+async fn pods_wait_for_their_service_account_and_get_the_token_volume() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: std::sync::Arc<dyn rkube_store::Store> = std::sync::Arc::new(
+        rkube_store::embedded::EmbeddedStore::open(dir.path())
+            .await
+            .expect("store"),
+    );
+    let mut sec = common::security(dir.path());
+    sec.admission = rkube_apiserver::admission::Admission::default_plugins();
+    let t = TestServer::on_store_with(store, dir, Default::default(), sec).await;
+    let r = t
+        .post_json(
+            "/api/v1/namespaces",
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "sa"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    // No controller yet: upstream refuses the pod until `default` exists.
+    let early = t
+        .post_json("/api/v1/namespaces/sa/pods", &pod("p", &[]))
+        .await;
+    assert_eq!(early.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        early.json()["message"],
+        "pods \"p\" is forbidden: error looking up service account sa/default: serviceaccount \"default\" not found"
+    );
+    t.start_controllers(&["serviceaccount"]);
+    let created = eventually(Duration::from_secs(10), || {
+        let t = &t;
+        async move {
+            let r = t
+                .post_json("/api/v1/namespaces/sa/pods", &pod("p", &[]))
+                .await;
+            (r.status == StatusCode::CREATED).then(|| r.json())
+        }
+    })
+    .await;
+    assert_eq!(created["spec"]["serviceAccountName"], "default");
+    let volume = &created["spec"]["volumes"][0];
+    assert!(
+        volume["name"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("kube-api-access-"),
+        "{volume}"
+    );
+    assert_eq!(
+        volume["projected"]["sources"][0]["serviceAccountToken"]["expirationSeconds"],
+        3607
+    );
+    assert_eq!(
+        created["spec"]["containers"][0]["volumeMounts"][0]["mountPath"],
+        "/var/run/secrets/kubernetes.io/serviceaccount"
+    );
+    // DefaultTolerationSeconds and Priority ran too.
+    let tolerations = created["spec"]["tolerations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(tolerations
+        .iter()
+        .any(|t| t["key"] == "node.kubernetes.io/not-ready" && t["tolerationSeconds"] == 300));
+    assert_eq!(created["spec"]["priority"], 0);
+}

@@ -750,3 +750,71 @@ async fn static_tokens_from_the_token_file_authenticate() {
         json!(["ops", "dev", "system:authenticated"])
     );
 }
+
+#[tokio::test]
+async fn legacy_secret_tokens_are_filled_and_authenticate_while_the_secret_exists() {
+    let t = TestServer::start().await;
+    t.start_controllers(&["serviceaccount-token"]);
+    service_account(&t, "default", "old-style").await;
+    let r = t.post_json("/api/v1/namespaces/default/secrets", &json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "old-style-token", "annotations": {"kubernetes.io/service-account.name": "old-style"}},
+        "type": "kubernetes.io/service-account-token"})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let token = common::eventually(std::time::Duration::from_secs(10), || {
+        let t = &t;
+        async move {
+            let s = t
+                .get("/api/v1/namespaces/default/secrets/old-style-token")
+                .await
+                .json();
+            let b64 = s["data"]["token"].as_str()?.to_string();
+            use base64::Engine;
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).ok()?).ok()
+        }
+    })
+    .await;
+    let who = |token: String| {
+        let t = &t;
+        async move {
+            t.raw_as(
+                None,
+                Method::POST,
+                "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                &[
+                    ("authorization", &format!("Bearer {token}")),
+                    ("content-type", "application/json"),
+                ],
+                serde_json::to_vec(
+                    &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}),
+                )
+                .unwrap(),
+            )
+            .await
+        }
+    };
+    let r = common::eventually(std::time::Duration::from_secs(5), || {
+        let who = &who;
+        let token = token.clone();
+        async move {
+            let r = who(token).await;
+            (r.status == StatusCode::CREATED).then_some(r)
+        }
+    })
+    .await;
+    assert_eq!(
+        r.json()["status"]["userInfo"]["username"],
+        "system:serviceaccount:default:old-style"
+    );
+    assert_eq!(
+        t.delete("/api/v1/namespaces/default/secrets/old-style-token", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    common::eventually(std::time::Duration::from_secs(5), || {
+        let who = &who;
+        let token = token.clone();
+        async move { (who(token).await.status == StatusCode::UNAUTHORIZED).then_some(()) }
+    })
+    .await;
+}

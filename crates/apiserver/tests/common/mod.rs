@@ -116,6 +116,7 @@ impl TestServer {
                 .expect("known controllers");
         let mut ctx = rkube_controllers::ControllerContext::new(self.ca.cert_pem());
         ctx.csr_signer = Some(self.ca.clone());
+        ctx.token_generator = Some(Arc::new(LegacyTokens(self.server.clone())));
         ctx.informer_client = Some(self.server.client(rkube_controllers::identity("")));
         let server = self.server.clone();
         let client_for = move |sa: &str| server.client(rkube_controllers::identity(sa));
@@ -267,6 +268,29 @@ pub fn security(dir: &std::path::Path) -> rkube_apiserver::Security {
         "https://kubernetes.default.svc.cluster.local".to_string(),
     ));
     s
+}
+
+/// Legacy service-account tokens signed with the server's key, as `rkube server` provides.
+struct LegacyTokens(Arc<ApiServer>);
+
+impl rkube_controllers::TokenGenerator for LegacyTokens {
+    fn legacy_token(
+        &self,
+        namespace: &str,
+        sa_name: &str,
+        sa_uid: &str,
+        secret_name: &str,
+    ) -> Result<String, String> {
+        let tokens = self
+            .0
+            .security()
+            .service_accounts
+            .as_ref()
+            .ok_or("no key")?;
+        tokens
+            .legacy_token(namespace, sa_name, sa_uid, secret_name)
+            .ok_or_else(|| "signing failed".to_string())
+    }
 }
 
 /// The admin identity of in-process requests.
