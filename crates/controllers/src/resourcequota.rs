@@ -26,6 +26,16 @@ use crate::{ControllerContext, Error};
 
 pub const NAME: &str = "resourcequota";
 
+/// The resources whose objects this controller watches and counts.
+const COUNTED: &[&str] = &[
+    "pods",
+    "services",
+    "persistentvolumeclaims",
+    "configmaps",
+    "secrets",
+    "replicationcontrollers",
+];
+
 /// Upstream's `--resource-quota-sync-period`.
 const RESYNC: Duration = Duration::from_secs(300);
 
@@ -39,7 +49,20 @@ pub fn desired_status<'a>(
         .pointer("/spec/hard")
         .cloned()
         .unwrap_or_else(|| json!({}));
-    let used = rkube_api::quota::compute_used(quota, objects);
+    let mut used = rkube_api::quota::compute_used(quota, objects);
+    // Object counts of resources this controller does not watch cannot be recounted: keep
+    // what admission charged (upstream watches every resource it can count).
+    let previous = rkube_api::quota::resources::resource_list(quota.pointer("/status/used"));
+    for (name, value) in used.iter_mut() {
+        let unwatched_count = name
+            .strip_prefix("count/")
+            .is_some_and(|r| !COUNTED.contains(&r));
+        if unwatched_count {
+            if let Some(prev) = previous.get(name) {
+                *value = prev.clone();
+            }
+        }
+    }
     let want = json!({"hard": hard, "used": rkube_api::quota::resources::to_json(&used)});
     let have = quota.get("status").cloned().unwrap_or(Value::Null);
     let same = |k: &str| {
@@ -202,6 +225,17 @@ mod tests {
         assert_eq!(status["hard"], json!({"pods": "5", "requests.cpu": "1"}));
         assert_eq!(status["used"]["pods"], json!("2"));
         assert_eq!(status["used"]["requests.cpu"], json!("200m"));
+    }
+
+    #[test]
+    fn counts_of_unwatched_resources_keep_what_admission_charged() {
+        let quota = json!({"metadata": {"name": "q1", "namespace": "q"},
+            "spec": {"hard": {"count/deployments.apps": "2", "count/configmaps": "3"}},
+            "status": {"hard": {"count/deployments.apps": "2", "count/configmaps": "3"},
+                       "used": {"count/deployments.apps": "1", "count/configmaps": "2"}}});
+        let status = desired_status(&quota, std::iter::empty()).expect("configmaps recounted");
+        assert_eq!(status["used"]["count/deployments.apps"], json!("1"));
+        assert_eq!(status["used"]["count/configmaps"], json!("0"));
     }
 
     #[test]
