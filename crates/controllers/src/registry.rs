@@ -264,6 +264,7 @@ mod tests {
             serviceaccount_token::NAME,
             root_ca_cert_publisher::NAME,
             clusterrole_aggregation::NAME,
+            resourcequota::NAME,
             csrapproving::NAME,
             csrsigning::NAME,
         ];
@@ -271,12 +272,12 @@ mod tests {
             ("*", &all),
             ("", &[]),
             ("csrsigning", &["csrsigning"]),
-            ("*,-csrsigning", &all[..5]),
-            ("-csrsigning,*", &all[..5]),
+            ("*,-csrsigning", &all[..6]),
+            ("-csrsigning,*", &all[..6]),
             ("csrsigning,-csrsigning", &["csrsigning"]),
             ("-csrsigning,csrsigning", &[]),
             ("serviceaccount-controller", &["serviceaccount"]),
-            ("*,-certificatesigningrequest-signing-controller", &all[..5]),
+            ("*,-certificatesigningrequest-signing-controller", &all[..6]),
             (
                 " serviceaccount , root-ca-cert-publisher ",
                 &["serviceaccount", "root-ca-cert-publisher"],
