@@ -9,12 +9,9 @@ use std::sync::Arc;
 use rkube_api::RESOURCES;
 use serde_json::Value;
 
-use crate::encryption::{EncryptionConfig, Transformer};
+use crate::encryption::{EncryptionConfig, Transformer, ENCRYPTED_PREFIX};
 use crate::object;
 use crate::status::{ApiError, ApiResult};
-
-/// The prefix of values written by an encryption provider.
-const ENCRYPTED_PREFIX: &[u8] = b"k8s:enc:";
 
 /// Encodes and decodes stored values.
 #[derive(Debug, Default)]

@@ -4,51 +4,17 @@
 
 use base64::Engine;
 use serde_json::{json, Value};
-use x509_parser::prelude::FromDer;
 
 use crate::authn::User;
 
-/// The PEM (or DER) bytes of `spec.request`, which JSON carries base64-encoded.
-pub fn request_bytes(request_b64: &str) -> Option<Vec<u8>> {
-    base64::engine::general_purpose::STANDARD
-        .decode(request_b64)
-        .ok()
-}
-
-/// The DER of a PEM `CERTIFICATE REQUEST` block (or the input, if it is DER already).
-fn der(bytes: &[u8]) -> Option<Vec<u8>> {
-    if bytes.starts_with(b"-----BEGIN") {
-        let (_, pem) = x509_parser::pem::parse_x509_pem(bytes).ok()?;
-        (pem.label == "CERTIFICATE REQUEST" || pem.label == "NEW CERTIFICATE REQUEST")
-            .then_some(pem.contents)
-    } else {
-        Some(bytes.to_vec())
-    }
-}
-
-/// The subject (CN, O list) of a CSR whose self-signature verifies.
+/// The subject (CN, O list) of `spec.request` (base64 of a PEM certificate request, as JSON
+/// carries it).
 pub fn subject(request_b64: &str) -> Option<(String, Vec<String>)> {
-    let bytes = request_bytes(request_b64)?;
-    subject_of(&bytes)
-}
-
-pub fn subject_of(pem_or_der: &[u8]) -> Option<(String, Vec<String>)> {
-    let der = der(pem_or_der)?;
-    let (_, csr) =
-        x509_parser::certification_request::X509CertificationRequest::from_der(&der).ok()?;
-    csr.verify_signature().ok()?;
-    let subject = &csr.certification_request_info.subject;
-    let cn = subject
-        .iter_common_name()
-        .next()
-        .and_then(|a| a.as_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let orgs = subject
-        .iter_organization()
-        .filter_map(|a| a.as_str().ok().map(str::to_string))
-        .collect();
-    Some((cn, orgs))
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(request_b64)
+        .ok()?;
+    let s = rkube_pki::parse_csr(&pem).ok()?;
+    Some((s.common_name, s.organizations))
 }
 
 /// Upstream's create strategy: the requester's identity goes into the spec, status starts empty.

@@ -287,11 +287,22 @@ impl ApiServer {
         plural: &str,
         namespace: Option<&str>,
     ) -> Vec<Arc<crate::watch_cache::CachedObject>> {
+        self.cached_matching(group, plural, namespace, &|_| true)
+    }
+
+    /// The cached objects of a resource that `keep` accepts, in one namespace or all.
+    pub(crate) fn cached_matching(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: Option<&str>,
+        keep: &dyn Fn(&crate::watch_cache::CachedObject) -> bool,
+    ) -> Vec<Arc<crate::watch_cache::CachedObject>> {
         let Some(res) = stored_resource(group, plural) else {
             return Vec::new();
         };
         self.cache(res)
-            .snapshot(&object::prefix(res, namespace), &|_| true)
+            .snapshot(&object::prefix(res, namespace), keep)
             .objects
     }
 

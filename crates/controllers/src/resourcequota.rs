@@ -74,6 +74,13 @@ pub fn desired_status<'a>(
     (!(same("hard") && same("used"))).then_some(want)
 }
 
+/// Whether a quota's status lags its spec: new, or `spec.hard` changed.
+pub fn needs_sync(quota: &ResourceQuota) -> bool {
+    let spec = quota.spec.as_ref().and_then(|s| s.hard.as_ref());
+    let status = quota.status.as_ref();
+    status.and_then(|s| s.hard.as_ref()) != spec || status.and_then(|s| s.used.as_ref()).is_none()
+}
+
 struct State {
     client: Client,
     pods: Store<Pod>,
@@ -120,8 +127,10 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
     let (controllers, rc_events) =
         reflect(NAME, Api::<ReplicationController>::all(informers), cfg());
     let triggers = vec![
+        // Admission's own writes of status.used do not trigger a recount (upstream ignores
+        // status-only updates): the pod cache may not hold the pod just charged yet.
         on_objects(quota_events, false, |q: &ResourceQuota| {
-            Some(ObjectRef::from_obj(q))
+            needs_sync(q).then(|| ObjectRef::from_obj(q))
         }),
         quotas_of_namespace(pod_events, quotas.clone()),
         quotas_of_namespace(svc_events, quotas.clone()),
@@ -236,6 +245,16 @@ mod tests {
         let status = desired_status(&quota, std::iter::empty()).expect("configmaps recounted");
         assert_eq!(status["used"]["count/deployments.apps"], json!("1"));
         assert_eq!(status["used"]["count/configmaps"], json!("0"));
+    }
+
+    #[test]
+    fn only_spec_changes_or_a_missing_status_queue_a_quota() {
+        let q = |v: Value| serde_json::from_value::<ResourceQuota>(v).expect("quota");
+        assert!(needs_sync(&q(json!({"spec": {"hard": {"pods": "1"}}}))));
+        assert!(needs_sync(&q(json!({"spec": {"hard": {"pods": "2"}},
+            "status": {"hard": {"pods": "1"}, "used": {"pods": "0"}}}))));
+        assert!(!needs_sync(&q(json!({"spec": {"hard": {"pods": "1"}},
+            "status": {"hard": {"pods": "1"}, "used": {"pods": "1"}}}))));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 mod ca;
 mod csr;
+mod csr_info;
 mod der;
 mod error;
 mod files;
@@ -22,6 +23,7 @@ mod token;
 
 pub use ca::{Ca, CertKey, CA_LIFETIME, LEAF_LIFETIME};
 pub use csr::{create_csr, CsrKey};
+pub use csr_info::{parse_csr, CsrSubject};
 pub use error::PkiError;
 pub use files::{
     load_or_issue_client, load_or_issue_serving, write_file_atomic, CERT_MODE, KEY_MODE,

@@ -21,7 +21,7 @@ pub mod attributes;
 pub mod bootstrap;
 pub mod covers;
 pub mod node;
-mod node_refs;
+pub mod node_refs;
 pub mod reconcile;
 pub mod resolver;
 pub mod rules;

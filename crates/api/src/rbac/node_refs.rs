@@ -59,7 +59,7 @@ fn volume_source<'a>(volume: &'a Value, kinds: &[&'a str]) -> Option<(&'a str, &
 
 /// The secrets the pod references in its namespace: image pull secrets, containers'
 /// `envFrom` and `env[].valueFrom.secretKeyRef`, and secret-backed volumes.
-pub(crate) fn pod_secret_names(pod: &Value) -> Vec<&str> {
+pub fn pod_secret_names(pod: &Value) -> Vec<&str> {
     let mut out = Vec::new();
     for r in array(pod, "/spec/imagePullSecrets") {
         push(&mut out, str_at(r, "/name"));
@@ -106,7 +106,7 @@ pub(crate) fn pod_secret_names(pod: &Value) -> Vec<&str> {
 
 /// The config maps the pod references in its namespace: containers' `envFrom` and
 /// `env[].valueFrom.configMapKeyRef`, `configMap` volumes and projected sources.
-pub(crate) fn pod_configmap_names(pod: &Value) -> Vec<&str> {
+pub fn pod_configmap_names(pod: &Value) -> Vec<&str> {
     let mut out = Vec::new();
     for c in all_containers(pod) {
         for e in array(c, "/envFrom") {
@@ -132,7 +132,7 @@ pub(crate) fn pod_configmap_names(pod: &Value) -> Vec<&str> {
 
 /// The persistent volume claims the pod uses: `persistentVolumeClaim` volumes, and the
 /// `<pod>-<volume>` claims of generic ephemeral volumes.
-pub(crate) fn pod_claim_names(pod: &Value) -> Vec<String> {
+pub fn pod_claim_names(pod: &Value) -> Vec<String> {
     let (_, pod_name) = pod_key(pod);
     let mut out = Vec::new();
     for v in array(pod, "/spec/volumes") {

@@ -112,10 +112,13 @@ pub struct CacheGraph<'a>(pub &'a ApiServer);
 
 impl NodeGraph for CacheGraph<'_> {
     fn pods_on_node(&self, node: &str) -> Vec<Arc<Value>> {
+        // Only the node's pods are copied; the scan itself still visits every cached pod.
+        let on_node = |p: &crate::watch_cache::CachedObject| {
+            p.value.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node)
+        };
         self.0
-            .cached_list("", "pods", None)
+            .cached_matching("", "pods", None, &on_node)
             .into_iter()
-            .filter(|p| p.value.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node))
             .map(|p| Arc::new(p.value.clone()))
             .collect()
     }
@@ -127,14 +130,14 @@ impl NodeGraph for CacheGraph<'_> {
     }
 
     fn persistent_volumes_for_claim(&self, namespace: &str, claim: &str) -> Vec<Arc<Value>> {
+        let claimed = |pv: &crate::watch_cache::CachedObject| {
+            let r = pv.value.pointer("/spec/claimRef");
+            r.and_then(|r| r.get("namespace")).and_then(Value::as_str) == Some(namespace)
+                && r.and_then(|r| r.get("name")).and_then(Value::as_str) == Some(claim)
+        };
         self.0
-            .cached_list("", "persistentvolumes", None)
+            .cached_matching("", "persistentvolumes", None, &claimed)
             .into_iter()
-            .filter(|pv| {
-                let r = pv.value.pointer("/spec/claimRef");
-                r.and_then(|r| r.get("namespace")).and_then(Value::as_str) == Some(namespace)
-                    && r.and_then(|r| r.get("name")).and_then(Value::as_str) == Some(claim)
-            })
             .map(|o| Arc::new(o.value.clone()))
             .collect()
     }

@@ -80,10 +80,6 @@ pub fn request_info(method: &Method, path: &str, query: Option<&str>) -> Request
     if let Some(s) = rest.get(2) {
         info.subresource = (*s).to_string();
     }
-    if rest.len() > 3 {
-        // Upstream keeps the remainder for proxy paths; the authorization view stops here.
-        info.subresource = rest[2].to_string();
-    }
     if watch_prefix {
         info.verb = "watch".to_string();
     } else if info.verb == "get" && rest.len() < 2 {

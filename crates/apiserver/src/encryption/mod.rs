@@ -17,6 +17,7 @@
 
 mod config;
 mod provider;
+pub use provider::ENCRYPTED_PREFIX;
 #[cfg(test)]
 mod tests;
 

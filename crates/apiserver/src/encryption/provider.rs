@@ -25,7 +25,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use super::EncryptionError;
 
 /// Prefix of every encrypted value; identity refuses to read data that carries it.
-pub(super) const ENCRYPTED_PREFIX: &[u8] = b"k8s:enc:";
+pub const ENCRYPTED_PREFIX: &[u8] = b"k8s:enc:";
 
 const GCM_NONCE_SIZE: usize = 12;
 const CBC_BLOCK_SIZE: usize = 16;

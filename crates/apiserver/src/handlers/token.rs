@@ -21,21 +21,15 @@ pub(crate) async fn create(ctx: Ctx, body: Bytes) -> ApiResult<Response> {
         return Err(ApiError::not_found_path());
     };
     let sa_res = ctx.req.resource;
-    let Some(req_res) = rkube_api::catalogue::RESOURCES
-        .iter()
-        .find(|r| r.kind == "ServiceAccount")
-    else {
-        return Err(ApiError::not_found_path());
-    };
     let ct = crate::codec::content_type(&ctx.headers);
     let mut obj = crate::codec::decode_body(&ct, &body)?;
     rkube_api::schema::prune("authentication.k8s.io", "v1", "TokenRequest", &mut obj)
         .map_err(ApiError::bad_request)?;
     let ns = ctx.namespace().to_string();
     let sa_name = ctx.name().to_string();
-    let Some((sa, _)) = ctx
+    let Some(sa) = ctx
         .server
-        .read_key(&crate::object::key(req_res, &ns, &sa_name), 0)
+        .read_object("", "serviceaccounts", &ns, &sa_name)
         .await?
     else {
         return Err(ApiError::not_found(sa_res, &sa_name));

@@ -89,8 +89,9 @@ pub fn plugin_names() -> impl Iterator<Item = &'static str> {
     PLUGINS.iter().map(|(n, _, _)| *n)
 }
 
-/// The enabled plugins, in order.
-#[derive(Debug, Clone, Default)]
+/// The enabled plugins, in order. The default is upstream's default set: a server built
+/// without flags admits as a secure one should.
+#[derive(Debug, Clone)]
 pub struct Admission {
     plugins: Vec<(&'static str, Arc<dyn Plugin>)>,
 }
@@ -99,6 +100,12 @@ pub struct Admission {
 #[derive(Debug, thiserror::Error)]
 #[error("admission plugin {0:?} is unknown; known plugins: {known}", known = plugin_names().collect::<Vec<_>>().join(", "))]
 pub struct UnknownPlugin(pub String);
+
+impl Default for Admission {
+    fn default() -> Self {
+        Self::default_plugins()
+    }
+}
 
 impl Admission {
     /// The default set, plus `enable`, minus `disable`.
@@ -120,8 +127,12 @@ impl Admission {
 
     /// Upstream's default set.
     pub fn default_plugins() -> Self {
-        // Every name in the empty lists is known.
-        Self::from_flags(&[], &[]).unwrap_or_default()
+        let plugins = PLUGINS
+            .iter()
+            .filter(|(_, on, _)| *on)
+            .map(|(n, _, f)| (*n, f()))
+            .collect();
+        Admission { plugins }
     }
 
     pub fn enabled(&self) -> impl Iterator<Item = &'static str> + '_ {
@@ -154,5 +165,14 @@ mod tests {
         assert!(!names.contains(&"Priority"));
         assert_eq!(names.first(), Some(&"NamespaceLifecycle"));
         assert!(Admission::from_flags(&["Nope".into()], &[]).is_err());
+        let default: Vec<_> = Admission::default().enabled().collect();
+        assert_eq!(
+            default,
+            Admission::from_flags(&[], &[])
+                .expect("known")
+                .enabled()
+                .collect::<Vec<_>>()
+        );
+        assert!(default.contains(&"ServiceAccount") && default.contains(&"NodeRestriction"));
     }
 }

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use rkube_api::rbac::node_name;
+use rkube_api::rbac::node_refs::MIRROR_POD_ANNOTATION;
 
 use super::Plugin;
 use crate::admission::{Operation, Request};
@@ -13,7 +14,6 @@ use crate::status::ApiResult;
 
 /// Labels a node may not set on itself: they steer workloads with isolation requirements.
 const RESTRICTED_LABEL_PREFIX: &str = "node-restriction.kubernetes.io/";
-const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 
 #[derive(Debug)]
 pub struct NodeRestriction;
@@ -60,11 +60,11 @@ fn pod(req: &Request<'_>, node: &str, obj: &Value) -> Option<String> {
         (Operation::Create, "") => {
             let mirror = obj
                 .pointer("/metadata/annotations")
-                .and_then(|a| a.get(MIRROR_ANNOTATION))
+                .and_then(|a| a.get(MIRROR_POD_ANNOTATION))
                 .is_some();
             if !mirror {
                 return Some(format!(
-                    "pod does not have \"{MIRROR_ANNOTATION}\" annotation, node \"{node}\" can only create mirror pods"
+                    "pod does not have \"{MIRROR_POD_ANNOTATION}\" annotation, node \"{node}\" can only create mirror pods"
                 ));
             }
             if bound_node(obj) != node {
@@ -92,9 +92,9 @@ fn pod(req: &Request<'_>, node: &str, obj: &Value) -> Option<String> {
 
 /// A mirror pod may not reach secrets, config maps, claims or a service account.
 fn mirror_pod_references(node: &str, pod: &Value) -> Option<String> {
-    let spec = pod.get("spec")?;
-    if spec
-        .get("serviceAccountName")
+    use rkube_api::rbac::node_refs::{pod_claim_names, pod_configmap_names, pod_secret_names};
+    if pod
+        .pointer("/spec/serviceAccountName")
         .and_then(Value::as_str)
         .is_some_and(|s| !s.is_empty())
     {
@@ -102,23 +102,18 @@ fn mirror_pod_references(node: &str, pod: &Value) -> Option<String> {
             "node \"{node}\" can not create pods that use service accounts"
         ));
     }
-    let text = spec.to_string();
-    for (needle, what) in [
-        ("\"secret\"", "secrets"),
-        ("\"secretKeyRef\"", "secrets"),
-        ("\"secretRef\"", "secrets"),
-        ("\"configMap\"", "configmaps"),
-        ("\"configMapKeyRef\"", "configmaps"),
-        ("\"configMapRef\"", "configmaps"),
-        ("\"persistentVolumeClaim\"", "persistentvolumeclaims"),
-    ] {
-        if text.contains(needle) {
-            return Some(format!(
-                "node \"{node}\" can not create pods that reference {what}"
-            ));
-        }
-    }
-    None
+    let what = if !pod_secret_names(pod).is_empty() {
+        "secrets"
+    } else if !pod_configmap_names(pod).is_empty() {
+        "configmaps"
+    } else if !pod_claim_names(pod).is_empty() {
+        "persistentvolumeclaims"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "node \"{node}\" can not create pods that reference {what}"
+    ))
 }
 
 fn node_object(req: &Request<'_>, node: &str, obj: &Value) -> Option<String> {
@@ -242,7 +237,15 @@ mod tests {
             mirror_pod_references("n1", &pod).as_deref(),
             Some("node \"n1\" can not create pods that reference secrets")
         );
-        let pod = serde_json::json!({"spec": {"containers": [{"name": "c"}]}});
+        // A value that merely says "secret" is no reference.
+        let pod = serde_json::json!({"spec": {"containers": [{"name": "secret",
+            "env": [{"name": "MODE", "value": "secret"}]}]}});
         assert_eq!(mirror_pod_references("n1", &pod), None);
+        let pod = serde_json::json!({"spec": {"containers": [{"name": "c",
+            "envFrom": [{"configMapRef": {"name": "cfg"}}]}]}});
+        assert_eq!(
+            mirror_pod_references("n1", &pod).as_deref(),
+            Some("node \"n1\" can not create pods that reference configmaps")
+        );
     }
 }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::Plugin;
 use crate::admission::{Operation, Request};
-use crate::status::{ApiError, ApiResult};
+use crate::status::ApiResult;
 
 /// The classes every cluster has, which the API server creates at start.
 pub const SYSTEM_CLASSES: &[(&str, i64, &str)] = &[
@@ -54,11 +54,9 @@ impl Plugin for Priority {
             if name != req.name
                 && c.value.get("globalDefault").and_then(Value::as_bool) == Some(true)
             {
-                return Err(ApiError::forbidden(
-                    req.resource,
-                    req.name,
-                    &format!("PriorityClass {name} is already marked as default. Only one default can exist"),
-                ));
+                return Err(req.forbidden(&format!(
+                    "PriorityClass {name} is already marked as default. Only one default can exist"
+                )));
             }
         }
         Ok(())

@@ -16,7 +16,6 @@ const VOLUME_PREFIX: &str = "kube-api-access-";
 /// Upstream's token lifetime for the projected volume: an hour and seven seconds, which marks
 /// tokens the kubelet refreshes.
 const TOKEN_EXPIRATION_SECONDS: i64 = 3607;
-const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 
 #[derive(Debug)]
 pub struct ServiceAccount;
@@ -29,7 +28,7 @@ impl Plugin for ServiceAccount {
         }
         if obj
             .pointer("/metadata/annotations")
-            .and_then(|a| a.get(MIRROR_ANNOTATION))
+            .and_then(|a| a.get(rkube_api::rbac::node_refs::MIRROR_POD_ANNOTATION))
             .is_some()
         {
             // Static pods from a kubelet get no service account.
