@@ -1,0 +1,24 @@
+//! ImageLocality (skeleton: being written).
+
+use std::sync::Arc;
+
+use crate::framework::Plugin;
+use crate::registry::Handle;
+
+/// The plugin's name.
+pub const NAME: &str = "ImageLocality";
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct ImageLocality;
+
+/// The factory.
+pub fn new(_args: &serde_json::Value, _handle: &Handle) -> Result<Arc<dyn Plugin>, String> {
+    Ok(Arc::new(ImageLocality))
+}
+
+impl Plugin for ImageLocality {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+}

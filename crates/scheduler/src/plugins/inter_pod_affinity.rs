@@ -1,0 +1,24 @@
+//! InterPodAffinity (skeleton: being written).
+
+use std::sync::Arc;
+
+use crate::framework::Plugin;
+use crate::registry::Handle;
+
+/// The plugin's name.
+pub const NAME: &str = "InterPodAffinity";
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct InterPodAffinity;
+
+/// The factory.
+pub fn new(_args: &serde_json::Value, _handle: &Handle) -> Result<Arc<dyn Plugin>, String> {
+    Ok(Arc::new(InterPodAffinity))
+}
+
+impl Plugin for InterPodAffinity {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+}

@@ -1,0 +1,24 @@
+//! NodeResourcesFit (skeleton: being written).
+
+use std::sync::Arc;
+
+use crate::framework::Plugin;
+use crate::registry::Handle;
+
+/// The plugin's name.
+pub const NAME: &str = "NodeResourcesFit";
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct NodeResourcesFit;
+
+/// The factory.
+pub fn new(_args: &serde_json::Value, _handle: &Handle) -> Result<Arc<dyn Plugin>, String> {
+    Ok(Arc::new(NodeResourcesFit))
+}
+
+impl Plugin for NodeResourcesFit {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+}

@@ -1,0 +1,24 @@
+//! TaintToleration (skeleton: being written).
+
+use std::sync::Arc;
+
+use crate::framework::Plugin;
+use crate::registry::Handle;
+
+/// The plugin's name.
+pub const NAME: &str = "TaintToleration";
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct TaintToleration;
+
+/// The factory.
+pub fn new(_args: &serde_json::Value, _handle: &Handle) -> Result<Arc<dyn Plugin>, String> {
+    Ok(Arc::new(TaintToleration))
+}
+
+impl Plugin for TaintToleration {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+}
