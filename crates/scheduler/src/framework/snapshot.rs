@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{ReplicationController, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
 use super::types::NodeInfo;
@@ -18,6 +20,16 @@ pub struct Snapshot {
     pub namespaces: HashMap<String, BTreeMap<String, String>>,
     /// Every PodDisruptionBudget, for preemption.
     pub pdbs: Vec<Arc<PodDisruptionBudget>>,
+    /// Every Service (PodTopologySpread's system default constraints select a pod's peers
+    /// through the services, replication controllers, replica sets and stateful sets that
+    /// select it).
+    pub services: Vec<Arc<Service>>,
+    /// Every ReplicationController.
+    pub replication_controllers: Vec<Arc<ReplicationController>>,
+    /// Every ReplicaSet.
+    pub replica_sets: Vec<Arc<ReplicaSet>>,
+    /// Every StatefulSet.
+    pub stateful_sets: Vec<Arc<StatefulSet>>,
 }
 
 impl Snapshot {
