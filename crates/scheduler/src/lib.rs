@@ -7,10 +7,14 @@
 //! - [`config`]: `KubeSchedulerConfiguration` and profile building;
 //! - [`registry`]: plugin name to factory.
 
+pub mod cache;
 pub mod config;
 pub mod framework;
 pub mod helpers;
+pub mod metrics;
 pub mod plugins;
+pub mod queue;
 pub mod registry;
+pub mod schedule;
 
 pub use config::KubeSchedulerConfiguration;

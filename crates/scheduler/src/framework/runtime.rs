@@ -308,14 +308,15 @@ impl Framework {
     }
 
     /// PreFilter: runs every plugin, intersects their node sets, records Skips. A rejection
-    /// stops at once and names the plugin.
+    /// stops at once and names the plugin. Also returns the plugins that narrowed the nodes.
     pub fn run_pre_filter(
         &self,
         state: &mut CycleState,
         pod: &PodInfo,
         snapshot: &Snapshot,
-    ) -> (PreFilterResult, Status) {
+    ) -> (PreFilterResult, Vec<&'static str>, Status) {
         let mut result = PreFilterResult::default();
+        let mut narrowed_by = Vec::new();
         for p in self.plugins_at(ExtensionPoint::PreFilter) {
             let Some(pf) = p.as_pre_filter() else {
                 continue;
@@ -335,25 +336,30 @@ impl Framework {
                 } else {
                     s
                 };
-                return (result, s.with_plugin(p.name()));
+                return (result, narrowed_by, s.with_plugin(p.name()));
             }
             if let Some(names) = r.and_then(|r| r.node_names) {
+                narrowed_by.push(p.name());
                 result.node_names = Some(match result.node_names.take() {
                     None => names,
                     Some(prev) => prev.intersection(&names).cloned().collect(),
                 });
                 if result.node_names.as_ref().is_some_and(HashSet::is_empty) {
+                    narrowed_by.sort();
+                    let msg = format!(
+                        "node(s) didn't satisfy plugin(s) [{}] simultaneously",
+                        narrowed_by.join(" ")
+                    );
                     return (
                         result,
-                        Status::unresolvable(
-                            "node(s) didn't satisfy plugin(s) [".to_string() + p.name() + "]",
-                        )
-                        .with_plugin(p.name()),
+                        narrowed_by,
+                        Status::unresolvable(msg).with_plugin(p.name()),
                     );
                 }
             }
         }
-        (result, Status::success())
+        narrowed_by.sort();
+        (result, narrowed_by, Status::success())
     }
 
     /// Filter on one node: the first rejection wins.
