@@ -7,6 +7,7 @@
 //! - [`config`]: `KubeSchedulerConfiguration` and profile building;
 //! - [`registry`]: plugin name to factory.
 
+pub mod actions;
 pub mod cache;
 pub mod config;
 pub mod framework;
@@ -16,5 +17,9 @@ pub mod plugins;
 pub mod queue;
 pub mod registry;
 pub mod schedule;
+pub mod scheduler;
+pub mod watch;
 
 pub use config::KubeSchedulerConfiguration;
+pub use metrics::Metrics;
+pub use scheduler::{run, Error};

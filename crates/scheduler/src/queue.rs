@@ -308,9 +308,12 @@ impl SchedulingQueue {
         }
     }
 
-    /// An in-flight pod failed. With `plugins` (the plugins that rejected it) it goes to the
-    /// unschedulable pool; without (an error, or a failed bind) it backs off.
-    pub fn failed(&mut self, uid: &str, plugins: HashSet<&'static str>, now: Instant) {
+    /// An in-flight pod failed. Rejected (`Some`, with the plugins that rejected it) it goes
+    /// to the unschedulable pool, where an event any of those plugins registered for (any
+    /// event, if none is named) moves it back; after an error (`None`) it backs off.
+    pub fn failed(&mut self, uid: &str, plugins: Option<HashSet<&'static str>>, now: Instant) {
+        let rejected = plugins.is_some();
+        let plugins = plugins.unwrap_or_default();
         let attempts;
         {
             let Some(e) = self.entries.get_mut(uid) else {
@@ -323,11 +326,7 @@ impl SchedulingQueue {
             e.pod.unschedulable_plugins = plugins;
             attempts = e.pod.attempts;
         }
-        let unschedulable = self
-            .entries
-            .get(uid)
-            .is_some_and(|e| !e.pod.unschedulable_plugins.is_empty());
-        if unschedulable {
+        if rejected {
             if let Some(e) = self.entries.get_mut(uid) {
                 e.place = Place::Unschedulable;
                 e.since = now;
@@ -418,6 +417,11 @@ impl SchedulingQueue {
         }
     }
 
+    /// Uids of every queued pod.
+    pub fn uids(&self) -> Vec<String> {
+        self.entries.keys().cloned().collect()
+    }
+
     /// Counts by queue.
     pub fn pending(&self) -> Pending {
         let mut p = Pending::default();
@@ -489,7 +493,7 @@ mod tests {
         let t = Instant::now();
         q.add(p("a", 0), &f, t);
         let a = q.pop().expect("a");
-        q.failed(&a.pod.uid, HashSet::new(), t);
+        q.failed(&a.pod.uid, None, t);
         assert_eq!(q.place("a"), Some(Place::Backoff));
         q.flush_backoff(t + Duration::from_millis(500));
         assert!(q.pop().is_none(), "still backing off");
@@ -504,7 +508,7 @@ mod tests {
         let t = Instant::now();
         q.add(p("a", 0), &f, t);
         let a = q.pop().expect("a");
-        q.failed(&a.pod.uid, HashSet::from(["NodeUnschedulable"]), t);
+        q.failed(&a.pod.uid, Some(HashSet::from(["NodeUnschedulable"])), t);
         assert_eq!(q.place("a"), Some(Place::Unschedulable));
         let label = ClusterEvent::new(EventResource::Node, ActionType::UPDATE_NODE_LABEL);
         assert_eq!(q.on_event(&label, t + Duration::from_secs(5)), 0);
@@ -520,7 +524,7 @@ mod tests {
         let t = Instant::now();
         q.add(p("a", 0), &f, t);
         let a = q.pop().expect("a");
-        q.failed(&a.pod.uid, HashSet::from(["NodeUnschedulable"]), t);
+        q.failed(&a.pod.uid, Some(HashSet::from(["NodeUnschedulable"])), t);
         q.on_event(&ClusterEvent::WILDCARD, t + Duration::from_millis(100));
         assert_eq!(q.place("a"), Some(Place::Backoff));
     }
@@ -532,7 +536,7 @@ mod tests {
         let t = Instant::now();
         q.add(p("a", 0), &f, t);
         let a = q.pop().expect("a");
-        q.failed(&a.pod.uid, HashSet::from(["NodeUnschedulable"]), t);
+        q.failed(&a.pod.uid, Some(HashSet::from(["NodeUnschedulable"])), t);
         q.flush_unschedulable(t + Duration::from_secs(60));
         assert_eq!(q.place("a"), Some(Place::Unschedulable));
         q.flush_unschedulable(t + Duration::from_secs(301));

@@ -4,13 +4,15 @@
 
 use std::sync::Arc;
 
-use crate::framework::Plugin;
+use crate::framework::{Plugin, WaitingPods};
 
 /// What a plugin may use besides its args.
 #[derive(Clone, Default)]
 pub struct Handle {
     /// The API client (DefaultBinder binds through it). `None` in unit tests.
     pub client: Option<kube::Client>,
+    /// Pods held by Permit plugins; a plugin allows or rejects them here.
+    pub waiting: Arc<WaitingPods>,
 }
 
 impl std::fmt::Debug for Handle {

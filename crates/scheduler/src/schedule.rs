@@ -60,6 +60,9 @@ impl std::fmt::Display for FitError {
     /// "0/5 nodes are available: 3 Insufficient cpu, 2 node(s) had untolerated taint {a: b}."
     /// with PreFilter's and PostFilter's messages, as upstream.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.num_all_nodes == 0 {
+            return f.write_str(NO_NODES_AVAILABLE);
+        }
         write!(f, "0/{} nodes are available:", self.num_all_nodes)?;
         let d = &self.diagnosis;
         if !d.pre_filter_msg.is_empty() {
@@ -107,7 +110,7 @@ pub enum Outcome {
     /// No node fits now.
     Unschedulable {
         /// Why, for the event and the pod condition.
-        fit: FitError,
+        fit: Box<FitError>,
         /// Preemption's proposal, if it found one.
         nomination: Option<PostFilterResult>,
     },
@@ -133,7 +136,14 @@ pub fn schedule_pod(
     global_percentage: i32,
 ) -> Outcome {
     if snapshot.is_empty() {
-        return Outcome::Error(Status::error(NO_NODES_AVAILABLE));
+        // upstream treats an empty cluster as UnschedulableAndUnresolvable: any event retries
+        return Outcome::Unschedulable {
+            fit: Box::new(FitError {
+                num_all_nodes: 0,
+                diagnosis: Diagnosis::default(),
+            }),
+            nomination: None,
+        };
     }
     let (feasible, diagnosis, evaluated) = match find_nodes_that_fit(
         fw,
@@ -163,7 +173,7 @@ pub fn schedule_pod(
         }
         fit.diagnosis.post_filter_msg = status.message();
         return Outcome::Unschedulable {
-            fit,
+            fit: Box::new(fit),
             nomination: result.filter(|r| !r.nominated_node.is_empty()),
         };
     }

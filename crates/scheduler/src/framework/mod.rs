@@ -13,6 +13,7 @@ pub mod runtime;
 pub mod snapshot;
 pub mod status;
 pub mod types;
+pub mod waiting;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub use runtime::{Framework, NodeToStatus, Nominated};
 pub use snapshot::Snapshot;
 pub use status::{Code, Status};
 pub use types::{NodeInfo, PodInfo, Resource};
+pub use waiting::WaitingPods;
 
 /// A pod waiting in the scheduling queue.
 #[derive(Clone, Debug)]
