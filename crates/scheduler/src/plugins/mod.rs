@@ -12,6 +12,7 @@ pub mod node_resources_fit;
 pub mod node_unschedulable;
 pub mod pod_topology_spread;
 pub mod priority_sort;
+pub mod resource_scoring;
 pub mod scheduling_gates;
 pub mod taint_toleration;
 #[cfg(test)]

@@ -66,3 +66,49 @@ pub fn with_pods(mut node: NodeInfo, pods: &[Arc<PodInfo>]) -> NodeInfo {
 pub fn snapshot(nodes: Vec<NodeInfo>) -> Snapshot {
     Snapshot::from_nodes(nodes)
 }
+
+/// A resource list from `"cpu=1m,memory=1"`; `""` is empty.
+pub fn quantities(s: &str) -> serde_json::Map<String, Value> {
+    s.split(',')
+        .filter(|kv| !kv.trim().is_empty())
+        .map(|kv| {
+            let (k, v) = kv.trim().split_once('=').expect("resource=quantity");
+            (k.to_string(), json!(v))
+        })
+        .collect()
+}
+
+/// Containers from `"cpu=1m,memory=1 + example.com/a=1"`: one per `+`-separated resource
+/// list (see [`quantities`]); `{}` is a container without requests, `""` no container.
+pub fn containers(s: &str) -> Vec<Value> {
+    s.split('+')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .enumerate()
+        .map(|(i, c)| {
+            let requests = if c == "{}" {
+                Default::default()
+            } else {
+                quantities(c)
+            };
+            json!({"name": format!("c{i}"), "resources": {"requests": requests}})
+        })
+        .collect()
+}
+
+/// A pod with these containers (see [`containers`]).
+pub fn pod_requesting(s: &str) -> Arc<PodInfo> {
+    pod(json!({"spec": {"containers": containers(s)}}))
+}
+
+/// A node whose allocatable is the resource list `alloc` (see [`quantities`]), with one pod
+/// per entry of `pods` (see [`pod_requesting`]).
+pub fn node_allocatable(name: &str, alloc: &str, pods: &[&str]) -> NodeInfo {
+    let alloc = quantities(alloc);
+    let n = node(json!({
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        "status": {"allocatable": alloc, "capacity": alloc}
+    }));
+    let pods: Vec<Arc<PodInfo>> = pods.iter().map(|p| pod_requesting(p)).collect();
+    with_pods(n, &pods)
+}
