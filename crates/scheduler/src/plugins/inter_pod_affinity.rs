@@ -12,9 +12,10 @@
 //!
 //! Score sums, per topology pair, the weights of the incoming pod's preferred terms matched by
 //! existing pods (anti-affinity negative), `hardPodAffinityWeight` for existing pods' required
-//! affinity terms matching the incoming pod, and existing pods' preferred terms matching it
-//! (unless `ignorePreferredTermsOfExistingPods`); a node scores the sum of its pairs, and scores
-//! are min-max scaled to 0..=100.
+//! affinity terms matching the incoming pod, and existing pods' preferred terms matching it; a
+//! node scores the sum of its pairs, and scores are min-max scaled to 0..=100.
+//! `ignorePreferredTermsOfExistingPods` skips scoring pods without preferred terms of their own
+//! (existing pods' preferences still count for pods with some, as upstream).
 //!
 //! The incoming pod's `namespaceSelector`s are resolved against the snapshot's namespaces once
 //! per cycle (upstream's `mergeAffinityTermNamespacesIfNotEmpty`); existing pods' terms are
@@ -72,7 +73,9 @@ pub struct InterPodAffinityArgs {
     /// matches; 0 disables it.
     #[serde(deserialize_with = "weight_or_default")]
     pub hard_pod_affinity_weight: i32,
-    /// Score only the incoming pod's preferred terms (and existing pods' required affinity).
+    /// Skip scoring for pods without preferred (anti-)affinity terms of their own, rather than
+    /// ranking them by existing pods' terms (upstream's "ignore existing pods' preferred
+    /// affinity rules unless the incoming pod has inter-pod affinities").
     pub ignore_preferred_terms_of_existing_pods: bool,
 }
 
@@ -137,7 +140,8 @@ impl Plugin for InterPodAffinity {
                     .or(ActionType::UPDATE_POD_LABEL)
                     .or(ActionType::DELETE),
             ),
-            // A new or relabelled node may bring the topology key or a new domain.
+            // A new or relabelled node may bring the topology key or a new domain. (Upstream
+            // adds UpdateNodeTaint only for its queue's preCheck, which rkube does not have.)
             ClusterEvent::new(
                 EventResource::Node,
                 ActionType::ADD.or(ActionType::UPDATE_NODE_LABEL),

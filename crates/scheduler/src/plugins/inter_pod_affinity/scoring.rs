@@ -92,15 +92,15 @@ impl InterPodAffinity {
                 }
             }
         }
-        if !self.args.ignore_preferred_terms_of_existing_pods {
-            for (terms, sign) in [
-                (&existing.preferred_affinity, 1),
-                (&existing.preferred_anti_affinity, -1),
-            ] {
-                for w in terms {
-                    if w.term.matches(inputs.pod, Some(inputs.ns_labels)) {
-                        out.add(node_labels, &w.term, sign * i64::from(w.weight));
-                    }
+        // Existing pods' preferences count even with ignorePreferredTermsOfExistingPods:
+        // that option only skips scoring pods without preferences of their own (PreScore).
+        for (terms, sign) in [
+            (&existing.preferred_affinity, 1),
+            (&existing.preferred_anti_affinity, -1),
+        ] {
+            for w in terms {
+                if w.term.matches(inputs.pod, Some(inputs.ns_labels)) {
+                    out.add(node_labels, &w.term, sign * i64::from(w.weight));
                 }
             }
         }
@@ -306,11 +306,11 @@ mod tests {
                 Some([0, 0, 100, 100]),
             ),
             (
-                "only the incoming pod's preferences when ignoring existing ones",
+                "ignoring existing pods' preferences still counts them for a pod with its own",
                 args(1, true),
                 avoider_and_db,
                 prefers(10, 1),
-                Some([100, 100, 0, 0]),
+                Some([0, 0, 100, 100]),
             ),
         ];
         for (name, args, pods, incoming, want) in cases {
