@@ -161,6 +161,8 @@ impl Plugin for InterPodAffinity {
         Some(self)
     }
 }
+
+/// Upstream's `mergeAffinityTermNamespacesIfNotEmpty`: a term's namespace selector becomes the
 /// names of the namespaces it selects now. An empty selector (every namespace) stays as it is.
 fn resolve_namespaces(term: &AffinityTerm, snapshot: &Snapshot) -> AffinityTerm {
     let mut t = term.clone();
@@ -176,6 +178,7 @@ fn resolve_namespaces(term: &AffinityTerm, snapshot: &Snapshot) -> AffinityTerm 
     t
 }
 
+/// [`resolve_namespaces`] for preferred terms.
 fn resolve_weighted(
     terms: &[WeightedAffinityTerm],
     snapshot: &Snapshot,
@@ -189,10 +192,13 @@ fn resolve_weighted(
         .collect()
 }
 
+/// The labels of namespace `ns`; none if the snapshot does not know it (upstream's
+/// `GetNamespaceLabelsSnapshot` assumes an empty set then).
 fn ns_labels_of<'a>(snapshot: &'a Snapshot, ns: &str) -> &'a BTreeMap<String, String> {
     snapshot.namespace_labels(ns).unwrap_or(&NO_LABELS)
 }
 
+/// The error when a point's state is absent (its PreFilter or PreScore did not run).
 fn missing(key: &str) -> Status {
     Status::error(format!("error reading {key:?} from cycleState: not found"))
 }
