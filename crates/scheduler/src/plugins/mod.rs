@@ -17,6 +17,7 @@ pub mod scheduling_gates;
 pub mod taint_toleration;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod topology_spread_common;
 
 use crate::registry::Registration;
 
