@@ -11,6 +11,7 @@ pub mod node_resources_balanced_allocation;
 pub mod node_resources_fit;
 pub mod node_unschedulable;
 pub mod pod_topology_spread;
+pub mod preemption_victims;
 pub mod priority_sort;
 pub mod resource_scoring;
 pub mod scheduling_gates;
