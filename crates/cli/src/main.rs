@@ -3,6 +3,9 @@
 //! with later issues).
 
 mod controllers;
+mod leader;
+mod metrics_http;
+mod scheduler;
 mod security;
 mod server;
 mod store;
@@ -23,10 +26,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the control plane: the datastore, the API server and the controllers.
+    /// Run the control plane: the datastore, the API server, the scheduler and the controllers.
     Server(server::ServerArgs),
     /// Run the API server alone.
     Apiserver(server::ServerArgs),
+    /// Run the scheduler on its own, reaching the API server through a kubeconfig.
+    Scheduler(scheduler::SchedulerArgs),
     /// Inspect or maintain an embedded store's data directory (the server must be stopped).
     Store(store::StoreArgs),
 }
@@ -47,6 +52,7 @@ fn main() -> Result<()> {
         match cli.command {
             Command::Server(args) => server::run(args, true).await,
             Command::Apiserver(args) => server::run(args, false).await,
+            Command::Scheduler(args) => scheduler::run(args).await,
             Command::Store(args) => store::run(args).await,
         }
     })

@@ -32,6 +32,12 @@ pub struct ServerArgs {
     pub datastore_endpoint: Vec<String>,
     #[command(flatten)]
     pub security: crate::security::SecurityArgs,
+    /// A KubeSchedulerConfiguration file for the scheduler inside the server.
+    #[arg(long)]
+    pub scheduler_config: Option<PathBuf>,
+    /// Run the server without its scheduler.
+    #[arg(long)]
+    pub disable_scheduler: bool,
     /// Controllers to run, as upstream's `--controllers`: `*` for the defaults, `foo` to add
     /// one, `-foo` to leave one out.
     #[arg(long, default_value = "*")]
@@ -85,6 +91,13 @@ pub async fn run(args: ServerArgs, with_controllers: bool) -> Result<()> {
     if with_controllers {
         let handles = crate::controllers::start(&server, &pki, &args.controllers)?;
         eprintln!("rkube controllers started: {}", handles.len());
+        if !args.disable_scheduler {
+            let mut cfg = crate::scheduler::load_config(args.scheduler_config.as_ref())?;
+            // one server, one scheduler: no election needed
+            cfg.leader_election.leader_elect = false;
+            crate::scheduler::start_in_server(&server, cfg);
+            eprintln!("rkube scheduler started");
+        }
     }
     let serving = if args.security.insecure_dev {
         eprintln!(
@@ -115,7 +128,7 @@ pub async fn run(args: ServerArgs, with_controllers: bool) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut term) = signal(SignalKind::terminate()) else {
         return;

@@ -110,9 +110,12 @@ pub async fn run(
         objects: Objects::default(),
         objects_dirty: false,
     };
+    // The loop thread stops on Shutdown; the guard sends it also when this future is dropped
+    // (the task aborted), so a runtime shutting down never waits on the loop.
+    let guard = StopOnDrop(tx.clone());
     let looping = tokio::task::spawn_blocking(move || pool.install(move || state.run(rx)));
     shutdown.await;
-    let _ = tx.send(Msg::Shutdown);
+    drop(guard);
     let result = looping
         .await
         .map_err(|e| Error::Loop(e.to_string()))
@@ -121,6 +124,15 @@ pub async fn run(
         t.abort();
     }
     result
+}
+
+/// Tells the loop to stop when dropped.
+struct StopOnDrop(Sender<Msg>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(Msg::Shutdown);
+    }
 }
 
 /// Objects the snapshot holds as lists, kept by key here and copied over when they change.
@@ -788,7 +800,7 @@ impl Loop {
         let events = self.events.get(&fw.scheduler_name).cloned();
         let preemptor = preemptor.clone();
         self.rt.spawn(async move {
-            for victim in &n.victims {
+                for victim in &n.victims {
                 if let Some(ev) = &events {
                     if let Err(e) = actions::evict_victim(
                         client.clone(),

@@ -257,19 +257,22 @@ pub fn field_set(group: &str, kind: &str, obj: &Value) -> BTreeMap<String, Strin
             put("status.replicas", integer(obj, "/status/replicas"))
         }
         ("batch", "Job") => put("status.successful", integer(obj, "/status/succeeded")),
-        ("", "Event") => event_fields(
+        // both groups share storage: read whichever form the stored object is in
+        ("", "Event") | ("events.k8s.io", "Event") if obj.get("regarding").is_some() => {
+            event_fields(
+                &mut put,
+                obj,
+                "/regarding",
+                "/reportingController",
+                "/deprecatedSource/component",
+            )
+        }
+        ("", "Event") | ("events.k8s.io", "Event") => event_fields(
             &mut put,
             obj,
             "/involvedObject",
             "/reportingComponent",
             "/source/component",
-        ),
-        ("events.k8s.io", "Event") => event_fields(
-            &mut put,
-            obj,
-            "/regarding",
-            "/reportingController",
-            "/deprecatedSource/component",
         ),
         _ => {}
     }
@@ -314,6 +317,25 @@ fn event_fields(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn events_written_in_either_group_answer_core_field_selectors() {
+        let ev_v1 = json!({"apiVersion": "events.k8s.io/v1", "regarding": {"name": "p", "kind": "Pod"},
+            "reason": "Scheduled", "reportingController": "default-scheduler"});
+        let core = json!({"apiVersion": "v1", "involvedObject": {"name": "p", "kind": "Pod"},
+            "reason": "Scheduled", "source": {"component": "kubelet"}});
+        for obj in [&ev_v1, &core] {
+            for group in ["", "events.k8s.io"] {
+                let set = field_set(group, "Event", obj);
+                assert_eq!(
+                    set.get("involvedObject.name").map(String::as_str),
+                    Some("p"),
+                    "{group} {obj}"
+                );
+                assert_eq!(set.get("reason").map(String::as_str), Some("Scheduled"));
+            }
+        }
+    }
 
     #[test]
     fn conversion_accepts_and_renames_like_upstream() {

@@ -441,7 +441,7 @@ mod tests {
     ) -> (Option<PostFilterResult>, Status) {
         let fw = framework();
         let mut state = CycleState::new();
-        assert!(fw.run_pre_filter(&mut state, pod, snap).1.is_success());
+        assert!(fw.run_pre_filter(&mut state, pod, snap).2.is_success());
         let mut statuses = NodeToStatus::default();
         for node in snap.nodes() {
             let s = fw.run_filter_with_nominated(&state, pod, node, nominated, snap);

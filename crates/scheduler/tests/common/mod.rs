@@ -48,6 +48,13 @@ pub fn scheduler_user() -> rkube_apiserver::authz::User {
 /// Starts an API server (RBAC on; ServiceAccount admission off, as no controller creates
 /// service accounts here) and a scheduler with `config` (YAML; empty for the defaults).
 pub async fn cluster(config: &str) -> Result<Cluster, BoxError> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
     let dir = tempfile::tempdir()?;
     let store: Arc<dyn rkube_store::Store> =
         Arc::new(rkube_store::embedded::EmbeddedStore::open(dir.path()).await?);
@@ -94,7 +101,11 @@ pub async fn cluster(config: &str) -> Result<Cluster, BoxError> {
 }
 
 /// Waits until `check` returns `Some`, polling every 20 ms, for at most `deadline`.
-pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> Result<T, BoxError>
+pub async fn wait_for<T, F, Fut>(
+    what: &str,
+    deadline: Duration,
+    mut check: F,
+) -> Result<T, BoxError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -129,6 +140,33 @@ pub fn node_json(name: &str, cpu_m: i64, mem_mi: i64, labels: Value, taints: Val
     })
 }
 
+/// Creates a node as a kubelet registers it: with status, still carrying the not-ready taint
+/// that admission puts on new nodes.
+pub async fn add_node_not_ready(c: &Cluster, node: Value) -> Result<(), BoxError> {
+    let api: Api<Node> = Api::all(c.admin.clone());
+    let n: Node = serde_json::from_value(node)?;
+    let created = api.create(&PostParams::default(), &n).await?;
+    let name = created.metadata.name.clone().unwrap_or_default();
+    let mut with_status = created;
+    with_status.status = n.status;
+    api.replace_status(&name, &PostParams::default(), &with_status)
+        .await?;
+    Ok(())
+}
+
+/// Removes the not-ready taint, as the node lifecycle controller does for a Ready node.
+pub async fn mark_ready(c: &Cluster, name: &str) -> Result<(), BoxError> {
+    let api: Api<Node> = Api::all(c.admin.clone());
+    let mut n = api.get(name).await?;
+    if let Some(spec) = n.spec.as_mut() {
+        if let Some(t) = spec.taints.as_mut() {
+            t.retain(|t| t.key != "node.kubernetes.io/not-ready");
+        }
+    }
+    api.replace(name, &PostParams::default(), &n).await?;
+    Ok(())
+}
+
 /// Creates a node.
 pub async fn add_node(c: &Cluster, node: Value) -> Result<(), BoxError> {
     let api: Api<Node> = Api::all(c.admin.clone());
@@ -138,8 +176,14 @@ pub async fn add_node(c: &Cluster, node: Value) -> Result<(), BoxError> {
     let name = created.metadata.name.clone().unwrap_or_default();
     let mut with_status = created;
     with_status.status = n.status;
-    api.replace_status(&name, &PostParams::default(), &with_status)
+    let updated = api
+        .replace_status(&name, &PostParams::default(), &with_status)
         .await?;
+    // TaintNodesByCondition admission taints a new node not-ready; with no node lifecycle
+    // controller here, the test plays its part once the node reports Ready
+    let mut spec = updated.clone();
+    spec.spec = n.spec;
+    api.replace(&name, &PostParams::default(), &spec).await?;
     Ok(())
 }
 
@@ -181,7 +225,19 @@ pub async fn node_of(c: &Cluster, name: &str) -> Option<String> {
 
 /// Waits until the pod is bound; returns its node.
 pub async fn wait_bound(c: &Cluster, name: &str, deadline: Duration) -> Result<String, BoxError> {
-    wait_for(&format!("pod {name} bound"), deadline, || node_of(c, name)).await
+    match wait_for(&format!("pod {name} bound"), deadline, || node_of(c, name)).await {
+        Ok(n) => Ok(n),
+        Err(e) => {
+            // say why: the scheduler's condition on the pod
+            let cond = get_pod(c, name)
+                .await
+                .ok()
+                .and_then(|p| p.status)
+                .and_then(|s| s.conditions)
+                .and_then(|cs| cs.into_iter().find(|c| c.type_ == "PodScheduled"));
+            Err(format!("{e}; PodScheduled: {cond:?}").into())
+        }
+    }
 }
 
 /// Waits until the pod's `PodScheduled` condition is False with reason Unschedulable; returns
