@@ -111,7 +111,8 @@ pub enum Outcome {
     Unschedulable {
         /// Why, for the event and the pod condition.
         fit: Box<FitError>,
-        /// Preemption's proposal, if it found one.
+        /// Preemption's proposal: a node and victims, or an empty node to clear the pod's
+        /// nomination.
         nomination: Option<PostFilterResult>,
     },
     /// An internal error: retried with backoff.
@@ -174,7 +175,7 @@ pub fn schedule_pod(
         fit.diagnosis.post_filter_msg = status.message();
         return Outcome::Unschedulable {
             fit: Box::new(fit),
-            nomination: result.filter(|r| !r.nominated_node.is_empty()),
+            nomination: result,
         };
     }
     if feasible.len() == 1 {

@@ -725,10 +725,27 @@ impl Loop {
             .attempt("unschedulable", &fw.scheduler_name, started.elapsed());
         let msg = fit.to_string();
         let mut nominated_node = None;
-        if let Some(n) = nomination {
-            nominated_node = Some(n.nominated_node.clone());
-            self.nominated.add(&n.nominated_node, q.pod.clone());
-            self.preempt(fw, &q.pod, n);
+        match nomination {
+            Some(n) if n.nominated_node.is_empty() => {
+                // preemption cannot help: drop a stale nomination
+                self.nominated.remove(&q.pod.uid);
+                let had = q
+                    .pod
+                    .pod
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.nominated_node_name.as_deref())
+                    .is_some_and(|n| !n.is_empty());
+                if had {
+                    nominated_node = Some(String::new());
+                }
+            }
+            Some(n) => {
+                nominated_node = Some(n.nominated_node.clone());
+                self.nominated.add(&n.nominated_node, q.pod.clone());
+                self.preempt(fw, &q.pod, n);
+            }
+            None => {}
         }
         let plugins = fit.diagnosis.unschedulable_plugins.clone();
         self.report_failure(
@@ -800,7 +817,12 @@ impl Loop {
         let events = self.events.get(&fw.scheduler_name).cloned();
         let preemptor = preemptor.clone();
         self.rt.spawn(async move {
-                for victim in &n.victims {
+                // victims already terminating need no second eviction
+            for victim in n
+                .victims
+                .iter()
+                .filter(|v| v.pod.metadata.deletion_timestamp.is_none())
+            {
                 if let Some(ev) = &events {
                     if let Err(e) = actions::evict_victim(
                         client.clone(),

@@ -477,6 +477,8 @@ impl Framework {
     ) -> (Option<PostFilterResult>, Status) {
         let mut reasons = Vec::new();
         let mut last = Status::unschedulable("no PostFilter plugin");
+        // a rejecting plugin's result still counts: an empty nomination clears the pod's
+        let mut result = None;
         for p in self.plugins_at(ExtensionPoint::PostFilter) {
             let Some(pf) = p.as_post_filter() else {
                 continue;
@@ -485,13 +487,16 @@ impl Framework {
             if s.is_success() || s.code() == Code::Error {
                 return (r, s.with_plugin(p.name()));
             }
+            if r.is_some() {
+                result = r;
+            }
             reasons.extend(s.reasons().iter().cloned());
             last = s.with_plugin(p.name());
         }
         if !reasons.is_empty() {
             last = Status::new(last.code(), reasons);
         }
-        (None, last)
+        (result, last)
     }
 
     /// PreScore over the feasible nodes.

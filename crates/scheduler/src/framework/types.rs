@@ -134,6 +134,7 @@ impl Resource {
 pub fn is_scalar_resource(name: &str) -> bool {
     name.starts_with("hugepages-")
         || name.starts_with("attachable-volumes-")
+        || name.contains("kubernetes.io/")
         || is_extended_resource(name)
 }
 
@@ -329,12 +330,13 @@ impl PodInfo {
             };
         let mut host_ports = Vec::new();
         if let Some(spec) = spec {
-            for c in spec
+            // regular containers and sidecars (restartable init containers) hold host ports
+            let sidecars = spec
                 .init_containers
                 .iter()
                 .flatten()
-                .chain(&spec.containers)
-            {
+                .filter(|c| c.restart_policy.as_deref() == Some("Always"));
+            for c in sidecars.chain(&spec.containers) {
                 for p in c.ports.iter().flatten() {
                     let Some(hp) = p.host_port.filter(|p| *p > 0) else {
                         continue;

@@ -32,12 +32,12 @@ use rkube_api::field_error::{ErrorList, FieldError, FieldPath};
 use rkube_api::selector::{Operator, Requirement, SelectorError};
 use serde::Deserialize;
 
-use super::taint_toleration::default_normalize_score;
 use crate::framework::{
     ActionType, ClusterEvent, CycleState, EventResource, FilterPlugin, NodeInfo, Plugin, PodInfo,
     PreFilterPlugin, PreFilterResult, PreScorePlugin, ScorePlugin, Snapshot, Status,
     MAX_NODE_SCORE,
 };
+use crate::helpers::default_normalize_score;
 use crate::registry::{parse_args, Handle};
 
 /// The plugin's name.

@@ -285,7 +285,7 @@ impl PreFilterPlugin for PodTopologySpread {
         if constraints.is_empty() {
             return (None, Status::skip());
         }
-        let affinity = RequiredNodeAffinity::of(&pod.pod);
+        let affinity = RequiredNodeAffinity::from_pod(&pod.pod);
         let found: Vec<(usize, &str, i64)> = snapshot
             .nodes()
             .par_iter()
@@ -466,7 +466,7 @@ impl PreScorePlugin for PodTopologySpread {
             .collect();
 
         if constraints.iter().any(|c| c.topology_key != LABEL_HOSTNAME) {
-            let affinity = RequiredNodeAffinity::of(&pod.pod);
+            let affinity = RequiredNodeAffinity::from_pod(&pod.pod);
             let found: Vec<(usize, &str, i64)> = snapshot
                 .nodes()
                 .par_iter()

@@ -11,11 +11,11 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{NodeSelectorTerm, Pod, TopologySpreadConstraint};
+use k8s_openapi::api::core::v1::{Pod, TopologySpreadConstraint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as metav1;
 use rkube_api::field_error::{ErrorList, FieldError, FieldPath};
 use rkube_api::selector::names::label_key_errors;
-use rkube_api::selector::{LabelSelector, Operator, Requirement};
+use rkube_api::selector::LabelSelector;
 use serde::Deserialize;
 
 use crate::framework::{NodeInfo, PodInfo, Snapshot};
@@ -236,7 +236,7 @@ impl Constraint {
         node: &NodeInfo,
         affinity: &RequiredNodeAffinity,
     ) -> bool {
-        if self.honor_node_affinity && !affinity.matches(node) {
+        if self.honor_node_affinity && !affinity.matches_labels(&node.labels, &node.name) {
             return false;
         }
         if self.honor_node_taints {
@@ -446,120 +446,8 @@ pub fn count_matching_pods(
         .count() as i64
 }
 
-/// One parsed term of a required node selector.
-#[derive(Clone, Debug)]
-enum NodeTerm {
-    /// No expressions and no fields: matches no node.
-    Empty,
-    /// A requirement did not parse: upstream ignores the error and the term matches nothing.
-    Invalid,
-    /// Label requirements (none when the term has only fields) and `metadata.name` checks
-    /// (`true` for In, `false` for NotIn).
-    Parsed {
-        labels: Option<LabelSelector>,
-        names: Vec<(bool, String)>,
-    },
-}
-
-impl NodeTerm {
-    fn parse(term: &NodeSelectorTerm) -> NodeTerm {
-        let exprs = term.match_expressions.as_deref().unwrap_or_default();
-        let fields = term.match_fields.as_deref().unwrap_or_default();
-        if exprs.is_empty() && fields.is_empty() {
-            return NodeTerm::Empty;
-        }
-        let mut reqs = Vec::with_capacity(exprs.len());
-        for e in exprs {
-            let op = match e.operator.as_str() {
-                "In" => Operator::In,
-                "NotIn" => Operator::NotIn,
-                "Exists" => Operator::Exists,
-                "DoesNotExist" => Operator::DoesNotExist,
-                "Gt" => Operator::GreaterThan,
-                "Lt" => Operator::LessThan,
-                _ => return NodeTerm::Invalid,
-            };
-            match Requirement::new(&e.key, op, e.values.clone().unwrap_or_default()) {
-                Ok(r) => reqs.push(r),
-                Err(_) => return NodeTerm::Invalid,
-            }
-        }
-        let mut names = Vec::with_capacity(fields.len());
-        for f in fields {
-            let values = f.values.as_deref().unwrap_or_default();
-            let (true, [value]) = (f.key == "metadata.name", values) else {
-                return NodeTerm::Invalid;
-            };
-            match f.operator.as_str() {
-                "In" => names.push((true, value.clone())),
-                "NotIn" => names.push((false, value.clone())),
-                _ => return NodeTerm::Invalid,
-            }
-        }
-        let labels =
-            (!exprs.is_empty()).then(|| LabelSelector::everything().with_requirements(reqs));
-        NodeTerm::Parsed { labels, names }
-    }
-
-    fn matches(&self, node: &NodeInfo) -> bool {
-        let NodeTerm::Parsed { labels, names } = self else {
-            return false;
-        };
-        if labels.as_ref().is_some_and(|s| !s.matches(&node.labels)) {
-            return false;
-        }
-        // upstream checks fields only when the node has a name
-        node.name.is_empty()
-            || names
-                .iter()
-                .all(|(is_in, value)| (node.name == *value) == *is_in)
-    }
-}
-
-/// A pod's `nodeSelector` and required node affinity, as upstream's
-/// `nodeaffinity.GetRequiredNodeAffinity`; a node must match both. Terms that fail to parse
-/// match nothing (upstream ignores the parse error here).
-#[derive(Clone, Debug, Default)]
-pub struct RequiredNodeAffinity {
-    node_selector: Option<BTreeMap<String, String>>,
-    /// `None` without required node affinity; the terms are ORed.
-    terms: Option<Vec<NodeTerm>>,
-}
-
-impl RequiredNodeAffinity {
-    /// The pod's requirement.
-    pub fn of(pod: &Pod) -> RequiredNodeAffinity {
-        let spec = pod.spec.as_ref();
-        let node_selector = spec
-            .and_then(|s| s.node_selector.clone())
-            .filter(|m| !m.is_empty());
-        let terms = spec
-            .and_then(|s| s.affinity.as_ref())
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|na| {
-                na.required_during_scheduling_ignored_during_execution
-                    .as_ref()
-            })
-            .map(|ns| ns.node_selector_terms.iter().map(NodeTerm::parse).collect());
-        RequiredNodeAffinity {
-            node_selector,
-            terms,
-        }
-    }
-
-    /// Whether `node` satisfies the pod's node selector and required node affinity.
-    pub fn matches(&self, node: &NodeInfo) -> bool {
-        if let Some(sel) = &self.node_selector {
-            if !sel.iter().all(|(k, v)| node.labels.get(k) == Some(v)) {
-                return false;
-            }
-        }
-        match &self.terms {
-            None => true,
-            Some(terms) => terms.iter().any(|t| t.matches(node)),
-        }
-    }
-}
+/// A pod's `nodeSelector` and required node affinity: NodeAffinity's matcher, shared.
+pub use super::node_affinity::RequiredNodeAffinity;
 
 #[cfg(test)]
 mod tests {
@@ -609,7 +497,7 @@ mod tests {
         for (i, (p, want)) in cases.into_iter().enumerate() {
             let p = pod(p);
             assert_eq!(
-                RequiredNodeAffinity::of(&p.pod).matches(&n),
+                RequiredNodeAffinity::from_pod(&p.pod).matches_labels(&n.labels, &n.name),
                 want,
                 "case {i}"
             );
