@@ -18,15 +18,17 @@
 //! no node lifecycle controller, and the priority templates set `spec.priority` directly).
 //! Security is off (`Security::insecure()`: no TLS, authentication or authorization).
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+#[path = "scheduler_bench/client.rs"]
+mod client;
+#[path = "scheduler_bench/workloads.rs"]
+mod workloads;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use bytes::Bytes;
-use clap::{Parser, ValueEnum};
-use http_body_util::{BodyExt, Full};
+use clap::Parser;
+use client::{create_all, BindWatch, HttpClient, Target};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rkube_apiserver::admission::Admission;
@@ -34,26 +36,8 @@ use rkube_apiserver::storage::{self, Datastore};
 use rkube_apiserver::{ApiServer, Config, Security};
 use rkube_bench::{git_revision, machine};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
-
-/// The target this project set for SchedulingBasic 5000 nodes / 10,000 pods.
-const TARGET_BASIC: f64 = 2000.0;
-
-/// The init pods go to `sched-0`, the measured ones to `sched-1`, as upstream's
-/// SchedulingPodAntiAffinity names them (its anti-affinity term lists both).
-const INIT_NS: &str = "sched-0";
-const MEASURE_NS: &str = "sched-1";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum WorkloadArg {
-    Basic,
-    #[value(name = "basic-50k")]
-    Basic50k,
-    AntiAffinity,
-    TopologySpread,
-    Preemption,
-    All,
-}
+use serde_json::json;
+use workloads::{node, pod, workload, PodTemplate, Workload, WorkloadArg, INIT_NS, MEASURE_NS};
 
 #[derive(Debug, Parser)]
 #[command(about = "rkube scheduler benchmark (upstream's scheduler_perf workloads)")]
@@ -61,6 +45,11 @@ struct Args {
     /// Which workload to run; `all` runs each in its own process, one after the other.
     #[arg(long, value_enum, default_value = "basic")]
     workload: WorkloadArg,
+    /// Multiplies every size of the workload (nodes, init and measured pods), keeping its
+    /// shape: `--scale 0.1` is a quick run that still fits (anti-affinity needs a node per
+    /// pod, preemption four low-priority pods per node).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
     /// Nodes, instead of the workload's upstream count.
     #[arg(long)]
     nodes: Option<usize>,
@@ -76,398 +65,21 @@ struct Args {
     /// Seconds to wait for a phase's pods to be bound before reporting it incomplete.
     #[arg(long, default_value_t = 600.0)]
     timeout: f64,
+    /// The server's in-flight limits (reads and writes; rkube's defaults are 400 and 200).
+    /// Every client here is in system:masters, which upstream's limiter never refuses and
+    /// rkube's does: the default is high enough that no request gets a 429, as in upstream.
+    #[arg(long, default_value_t = 100_000)]
+    max_inflight: usize,
+    /// Create the pods without a scheduler, to see how fast this machine's API server takes
+    /// them (the ceiling of the measured rate); pods/s is then the create rate.
+    #[arg(long)]
+    create_only: bool,
     /// Append the report to this file.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
     /// Internal: run one workload and print its outcome as one JSON line.
     #[arg(long, hide = true)]
     child: bool,
-}
-
-/// The pod templates of upstream's scheduler_perf that these workloads use.
-#[derive(Debug, Clone, Copy)]
-enum PodTemplate {
-    /// templates/pod-default.yaml: 100m cpu, 500Mi.
-    Default,
-    /// templates/pod-with-pod-anti-affinity.yaml: label color=green, required anti-affinity
-    /// to color=green on `kubernetes.io/hostname` across sched-0 and sched-1.
-    AntiAffinity,
-    /// templates/pod-with-topology-spreading.yaml: label color=blue, maxSkew 5 on the zone,
-    /// DoNotSchedule.
-    TopologySpread,
-    /// templates/pod-low-priority.yaml: 900m cpu, grace period 0.
-    LowPriority,
-    /// templates/pod-high-priority.yaml: 3 cpu, priority 10.
-    HighPriority,
-}
-
-/// One of upstream's workloads, with its `performance` sizes.
-#[derive(Debug, Clone)]
-struct Workload {
-    flag: &'static str,
-    upstream: &'static str,
-    nodes: usize,
-    init_pods: usize,
-    measured_pods: usize,
-    zones: &'static [&'static str],
-    init_template: PodTemplate,
-    measured_template: PodTemplate,
-    /// Upstream's CI threshold (pods/s), if the workload has one.
-    threshold: Option<f64>,
-    /// This project's target (pods/s), if any.
-    target: Option<f64>,
-}
-
-fn workload(w: WorkloadArg) -> Workload {
-    let basic = Workload {
-        flag: "basic",
-        upstream: "SchedulingBasic/5000Nodes_10000Pods",
-        nodes: 5000,
-        init_pods: 1000,
-        measured_pods: 10_000,
-        zones: &[],
-        init_template: PodTemplate::Default,
-        measured_template: PodTemplate::Default,
-        threshold: Some(680.0),
-        target: Some(TARGET_BASIC),
-    };
-    match w {
-        WorkloadArg::Basic | WorkloadArg::All => basic,
-        WorkloadArg::Basic50k => Workload {
-            flag: "basic-50k",
-            upstream: "SchedulingBasic/5000Nodes_50000Pods",
-            init_pods: 5000,
-            measured_pods: 50_000,
-            threshold: Some(810.0),
-            target: None,
-            ..basic
-        },
-        WorkloadArg::AntiAffinity => Workload {
-            flag: "anti-affinity",
-            upstream: "SchedulingPodAntiAffinity/5000Nodes_2000Pods",
-            init_pods: 1000,
-            measured_pods: 2000,
-            init_template: PodTemplate::AntiAffinity,
-            measured_template: PodTemplate::AntiAffinity,
-            threshold: Some(60.0),
-            target: None,
-            ..basic
-        },
-        WorkloadArg::TopologySpread => Workload {
-            flag: "topology-spread",
-            upstream: "TopologySpreading/5000Nodes_5000Pods",
-            init_pods: 5000,
-            measured_pods: 5000,
-            zones: &["moon-1", "moon-2", "moon-3"],
-            measured_template: PodTemplate::TopologySpread,
-            threshold: Some(460.0),
-            target: None,
-            ..basic
-        },
-        WorkloadArg::Preemption => Workload {
-            flag: "preemption",
-            upstream: "PreemptionBasic/1000Nodes",
-            nodes: 1000,
-            init_pods: 4000,
-            measured_pods: 1000,
-            init_template: PodTemplate::LowPriority,
-            measured_template: PodTemplate::HighPriority,
-            threshold: None,
-            target: None,
-            ..basic
-        },
-    }
-}
-
-/// upstream's node template (templates/node-default.yaml, plus the hostname label
-/// scheduler_perf's node preparer adds), with the zone label where the workload has one.
-/// Upstream picks each node's zone at random; round-robin gives the same spread, repeatably.
-fn node(i: usize, zones: &[&str]) -> Value {
-    let name = format!("scheduler-perf-{i:05}");
-    let mut labels = json!({"kubernetes.io/hostname": name});
-    if !zones.is_empty() {
-        labels["topology.kubernetes.io/zone"] = json!(zones[i % zones.len()]);
-    }
-    let resources = json!({"cpu": "4", "memory": "32Gi", "pods": "110"});
-    json!({
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {},
-        "status": {
-            "capacity": resources,
-            "allocatable": resources,
-            "conditions": [{"type": "Ready", "status": "True"}],
-            "phase": "Running",
-        },
-    })
-}
-
-fn pod(template: PodTemplate, name: &str) -> Value {
-    let container = |cpu: &str| {
-        json!([{
-            "name": "pause",
-            "image": "registry.k8s.io/pause:3.10",
-            "ports": [{"containerPort": 80}],
-            "resources": {
-                "limits": {"cpu": cpu, "memory": "500Mi"},
-                "requests": {"cpu": cpu, "memory": "500Mi"},
-            },
-        }])
-    };
-    let (labels, spec) = match template {
-        PodTemplate::Default => (json!({}), json!({"containers": container("100m")})),
-        PodTemplate::AntiAffinity => (
-            json!({"color": "green"}),
-            json!({
-                "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
-                    "labelSelector": {"matchLabels": {"color": "green"}},
-                    "topologyKey": "kubernetes.io/hostname",
-                    "namespaces": [MEASURE_NS, INIT_NS],
-                }]}},
-                "containers": container("100m"),
-            }),
-        ),
-        PodTemplate::TopologySpread => (
-            json!({"color": "blue"}),
-            json!({
-                "topologySpreadConstraints": [{
-                    "maxSkew": 5,
-                    "topologyKey": "topology.kubernetes.io/zone",
-                    "whenUnsatisfiable": "DoNotSchedule",
-                    "labelSelector": {"matchLabels": {"color": "blue"}},
-                }],
-                "containers": container("100m"),
-            }),
-        ),
-        PodTemplate::LowPriority => (
-            json!({}),
-            json!({"terminationGracePeriodSeconds": 0, "containers": container("900m")}),
-        ),
-        PodTemplate::HighPriority => (
-            json!({}),
-            json!({"priority": 10, "containers": container("3000m")}),
-        ),
-    };
-    json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "labels": labels},
-        "spec": spec,
-    })
-}
-
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
-
-struct Target {
-    client: HttpClient,
-    base: String,
-}
-
-impl Target {
-    async fn post(&self, path: &str, body: Vec<u8>) -> Result<(u16, Bytes)> {
-        let req = http::Request::post(format!("{}{path}", self.base))
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body)))?;
-        let resp = self.client.request(req).await?;
-        let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await?.to_bytes();
-        Ok((status, body))
-    }
-
-    /// Creates an object, retrying while the server sheds load (429) or is briefly
-    /// unavailable; an object that already exists counts as created.
-    async fn create(&self, path: &str, obj: &Value) -> Result<()> {
-        let body = serde_json::to_vec(obj)?;
-        loop {
-            let (code, resp) = self.post(path, body.clone()).await?;
-            match code {
-                201 | 200 | 409 => return Ok(()),
-                429 | 503 => tokio::time::sleep(Duration::from_millis(5)).await,
-                _ => bail!("POST {path}: {code} {}", String::from_utf8_lossy(&resp)),
-            }
-        }
-    }
-}
-
-/// Creates `n` objects with `workers` concurrent creators; returns when all are created.
-async fn create_all<F>(t: &Arc<Target>, workers: usize, n: usize, path: &str, make: F) -> Result<()>
-where
-    F: Fn(usize) -> Value + Send + Sync + 'static,
-{
-    let next = Arc::new(AtomicUsize::new(0));
-    let make = Arc::new(make);
-    let mut tasks = Vec::new();
-    for _ in 0..workers.clamp(1, n.max(1)) {
-        let (t, next, make, path) = (t.clone(), next.clone(), make.clone(), path.to_string());
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    return Ok::<_, anyhow::Error>(());
-                }
-                t.create(&path, &make(i)).await?;
-            }
-        }));
-    }
-    for task in tasks {
-        task.await??;
-    }
-    Ok(())
-}
-
-/// The parts of a pod watch event this benchmark reads; serde skips the rest.
-#[derive(Deserialize)]
-struct WatchLine {
-    #[serde(rename = "type")]
-    kind: String,
-    object: PodLite,
-}
-
-#[derive(Deserialize)]
-struct PodLite {
-    #[serde(default)]
-    metadata: MetaLite,
-    #[serde(default)]
-    spec: SpecLite,
-}
-
-#[derive(Deserialize, Default)]
-struct MetaLite {
-    #[serde(default)]
-    name: String,
-    #[serde(default, rename = "resourceVersion")]
-    resource_version: String,
-}
-
-#[derive(Deserialize, Default)]
-struct SpecLite {
-    #[serde(default, rename = "nodeName")]
-    node_name: Option<String>,
-}
-
-/// Counts the pods of one namespace that have been bound, from one watch.
-struct BindWatch {
-    count: tokio::sync::watch::Receiver<usize>,
-    /// When the latest newly bound pod was seen.
-    last: Arc<Mutex<Option<Instant>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl BindWatch {
-    /// Opens the watch and returns once the server has answered it, so that no pod created
-    /// afterwards can be missed.
-    async fn start(t: &Arc<Target>, ns: &str) -> Result<BindWatch> {
-        let (tx, count) = tokio::sync::watch::channel(0usize);
-        let last = Arc::new(Mutex::new(None));
-        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<()>>();
-        let (t, ns, last2) = (t.clone(), ns.to_string(), last.clone());
-        let task = tokio::spawn(async move {
-            let mut bound: HashSet<String> = HashSet::new();
-            let mut rv = String::new();
-            let mut ready = Some(ready_tx);
-            loop {
-                // Reconnects after the server ends a watch, from the last version seen (or
-                // from a fresh list after an error event: the set de-duplicates).
-                let uri = format!(
-                    "{}/api/v1/namespaces/{ns}/pods?watch=true&resourceVersion={rv}",
-                    t.base
-                );
-                let resp = match http::Request::get(uri).body(Full::new(Bytes::new())) {
-                    Ok(req) => t.client.request(req).await,
-                    Err(e) => {
-                        if let Some(r) = ready.take() {
-                            let _ = r.send(Err(e.into()));
-                        }
-                        return;
-                    }
-                };
-                let resp = match resp {
-                    Ok(r) if r.status().is_success() => r,
-                    other => {
-                        let why = match other {
-                            Ok(r) => anyhow::anyhow!("watch answered {}", r.status()),
-                            Err(e) => e.into(),
-                        };
-                        if let Some(r) = ready.take() {
-                            let _ = r.send(Err(why));
-                            return;
-                        }
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                if let Some(r) = ready.take() {
-                    let _ = r.send(Ok(()));
-                }
-                let mut body = resp.into_body();
-                let mut buf: Vec<u8> = Vec::new();
-                while let Some(Ok(frame)) = body.frame().await {
-                    let Ok(data) = frame.into_data() else {
-                        continue;
-                    };
-                    buf.extend_from_slice(&data);
-                    let mut start = 0;
-                    while let Some(pos) = buf[start..].iter().position(|b| *b == b'\n') {
-                        let line = &buf[start..start + pos];
-                        start += pos + 1;
-                        let Ok(ev) = serde_json::from_slice::<WatchLine>(line) else {
-                            continue;
-                        };
-                        if ev.kind == "ERROR" {
-                            rv.clear();
-                            continue;
-                        }
-                        if !ev.object.metadata.resource_version.is_empty() {
-                            rv = ev.object.metadata.resource_version;
-                        }
-                        let is_bound = ev.object.spec.node_name.is_some_and(|n| !n.is_empty());
-                        if ev.kind != "DELETED" && is_bound && bound.insert(ev.object.metadata.name)
-                        {
-                            if let Ok(mut l) = last2.lock() {
-                                *l = Some(Instant::now());
-                            }
-                            tx.send_replace(bound.len());
-                        }
-                    }
-                    buf.drain(..start);
-                }
-            }
-        });
-        ready_rx.await.context("the pod watch ended at once")??;
-        Ok(BindWatch { count, last, task })
-    }
-
-    /// Waits until `n` pods are bound or `timeout` passes; returns the count reached, and
-    /// reports progress on stderr every few seconds.
-    async fn wait(&mut self, n: usize, timeout: Duration, what: &str) -> usize {
-        let deadline = Instant::now() + timeout;
-        let started = Instant::now();
-        loop {
-            let step =
-                Duration::from_secs(5).min(deadline.saturating_duration_since(Instant::now()));
-            let done = tokio::time::timeout(step, self.count.wait_for(|c| *c >= n))
-                .await
-                .map(|r| r.is_ok());
-            let c = *self.count.borrow();
-            if c >= n {
-                return c;
-            }
-            // Ok(false): the watch task ended.
-            if Instant::now() >= deadline || done == Ok(false) {
-                eprintln!("  {what}: timed out with {c} of {n} bound");
-                return c;
-            }
-            eprintln!(
-                "  {what}: {c} of {n} bound after {:.0} s",
-                started.elapsed().as_secs_f64()
-            );
-        }
-    }
-}
-
-impl Drop for BindWatch {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 /// What one workload measured; the child process prints it as JSON for the parent.
@@ -480,6 +92,8 @@ struct Outcome {
     measured_pods: usize,
     /// Whether the sizes are upstream's, so its threshold applies.
     upstream_sizes: bool,
+    /// No scheduler ran: only pod creation was timed.
+    create_only: bool,
     threshold: Option<f64>,
     target: Option<f64>,
     /// Measured pods bound (less than `measured_pods` on a timeout).
@@ -498,14 +112,22 @@ struct Outcome {
 
 impl Outcome {
     fn rate(&self) -> f64 {
-        if self.elapsed > 0.0 {
-            self.bound as f64 / self.elapsed
+        let (n, secs) = if self.create_only {
+            (self.measured_pods, self.create_secs)
+        } else {
+            (self.bound, self.elapsed)
+        };
+        if secs > 0.0 {
+            n as f64 / secs
         } else {
             0.0
         }
     }
 
     fn verdict(&self) -> String {
+        if self.create_only {
+            return "create only (no scheduler): pods/s is the create rate".into();
+        }
         if self.bound < self.measured_pods {
             return format!("INCOMPLETE: {} of {} bound", self.bound, self.measured_pods);
         }
@@ -532,11 +154,16 @@ impl Outcome {
 /// The process's peak resident set (VmHWM), in MiB. Server, scheduler and creators share
 /// the process, so this is all three.
 fn peak_rss_mib() -> f64 {
+    proc_status_mib("VmHWM:")
+}
+
+/// A size line of /proc/self/status (`VmHWM:`, `VmRSS:`), in MiB.
+fn proc_status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
@@ -545,9 +172,10 @@ fn peak_rss_mib() -> f64 {
 }
 
 async fn run_workload(w: &Workload, args: &Args) -> Result<Outcome> {
-    let nodes = args.nodes.unwrap_or(w.nodes);
-    let init_pods = args.init_pods.unwrap_or(w.init_pods);
-    let measured = args.pods.unwrap_or(w.measured_pods);
+    let scaled = |n: usize| ((n as f64 * args.scale).round() as usize).max(1);
+    let nodes = args.nodes.unwrap_or(scaled(w.nodes));
+    let init_pods = args.init_pods.unwrap_or(scaled(w.init_pods));
+    let measured = args.pods.unwrap_or(scaled(w.measured_pods));
     let upstream_sizes =
         nodes == w.nodes && init_pods == w.init_pods && measured == w.measured_pods;
     if matches!(w.measured_template, PodTemplate::AntiAffinity) && init_pods + measured > nodes {
@@ -582,6 +210,8 @@ async fn run_workload(w: &Workload, args: &Args) -> Result<Outcome> {
         store,
         Config {
             server_address: addr.to_string(),
+            max_requests_inflight: args.max_inflight,
+            max_mutating_requests_inflight: args.max_inflight,
             ..Config::default()
         },
         security,
@@ -614,22 +244,36 @@ async fn run_workload(w: &Workload, args: &Args) -> Result<Outcome> {
     })
     .await?;
 
+    eprintln!(
+        "{}: {:.0} MiB resident after the nodes",
+        w.flag,
+        proc_status_mib("VmRSS:")
+    );
+
     // The scheduler starts after the nodes exist, so its first list has all of them.
     let metrics = Arc::new(rkube_scheduler::Metrics::default());
-    let sched_client = server.client(rkube_apiserver::authz::User {
-        name: "system:kube-scheduler".into(),
-        groups: vec!["system:masters".into()],
-        ..Default::default()
-    });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let scheduler = tokio::spawn(rkube_scheduler::run(
-        sched_client,
-        rkube_scheduler::KubeSchedulerConfiguration::default(),
-        metrics.clone(),
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
+    let scheduler = (!args.create_only).then(|| {
+        let client = server.client(rkube_apiserver::authz::User {
+            name: "system:kube-scheduler".into(),
+            groups: vec!["system:masters".into()],
+            ..Default::default()
+        });
+        tokio::spawn(rkube_scheduler::run(
+            client,
+            rkube_scheduler::KubeSchedulerConfiguration::default(),
+            metrics.clone(),
+            async move {
+                let _ = stop_rx.await;
+            },
+        ))
+    });
+    // Without a scheduler nothing is bound: creating is all there is to wait for.
+    let wait_timeout = if args.create_only {
+        Duration::ZERO
+    } else {
+        timeout
+    };
 
     eprintln!("{}: creating {init_pods} init pods", w.flag);
     let init_start = Instant::now();
@@ -643,21 +287,29 @@ async fn run_workload(w: &Workload, args: &Args) -> Result<Outcome> {
         move |i| pod(tmpl, &format!("init-{i}")),
     )
     .await?;
-    let init_bound = init_watch.wait(init_pods, timeout, "init pods").await;
+    let init_bound = init_watch.wait(init_pods, wait_timeout, "init pods").await;
     let init_secs = init_start.elapsed().as_secs_f64();
     drop(init_watch);
-    if init_bound < init_pods {
+    if init_bound < init_pods && !args.create_only {
         eprintln!(
             "{}: only {init_bound} of {init_pods} init pods bound; measuring anyway",
             w.flag
         );
     }
+    eprintln!(
+        "{}: {:.0} MiB resident after the init pods",
+        w.flag,
+        proc_status_mib("VmRSS:")
+    );
 
     let profile = rkube_scheduler::config::DEFAULT_SCHEDULER_NAME;
     // The scheduler counts an attempt when its bind returns, which can be after the watch
     // shows the pod bound: let the init pods' attempts land before taking the baseline.
     let settle = Instant::now() + Duration::from_secs(2);
-    while metrics.attempts("scheduled", profile) < init_bound as u64 && Instant::now() < settle {
+    while scheduler.is_some()
+        && metrics.attempts("scheduled", profile) < init_bound as u64
+        && Instant::now() < settle
+    {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let before = (
@@ -678,7 +330,7 @@ async fn run_workload(w: &Workload, args: &Args) -> Result<Outcome> {
     )
     .await?;
     let create_secs = start.elapsed().as_secs_f64();
-    let bound = watch.wait(measured, timeout, "measured pods").await;
+    let bound = watch.wait(measured, wait_timeout, "measured pods").await;
     let end = watch
         .last
         .lock()
@@ -687,13 +339,28 @@ async fn run_workload(w: &Workload, args: &Args) -> Result<Outcome> {
         .unwrap_or_else(Instant::now);
     let elapsed = end.saturating_duration_since(start).as_secs_f64();
     drop(watch);
+    eprintln!(
+        "{}: {:.0} MiB resident after the measured pods",
+        w.flag,
+        proc_status_mib("VmRSS:")
+    );
 
+    // As before the baseline: the last binds' attempts may land just after the watch saw them.
+    let settle = Instant::now() + Duration::from_secs(2);
+    while scheduler.is_some()
+        && metrics.attempts("scheduled", profile) < before.0 + bound as u64
+        && Instant::now() < settle
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let _ = stop_tx.send(());
-    match tokio::time::timeout(Duration::from_secs(10), scheduler).await {
-        Ok(Ok(Err(e))) => eprintln!("the scheduler failed: {e}"),
-        Ok(Err(e)) => eprintln!("the scheduler task failed: {e}"),
-        Err(_) => eprintln!("the scheduler did not stop within 10 s"),
-        Ok(Ok(Ok(()))) => {}
+    if let Some(scheduler) = scheduler {
+        match tokio::time::timeout(Duration::from_secs(10), scheduler).await {
+            Ok(Ok(Err(e))) => eprintln!("the scheduler failed: {e}"),
+            Ok(Err(e)) => eprintln!("the scheduler task failed: {e}"),
+            Err(_) => eprintln!("the scheduler did not stop within 10 s"),
+            Ok(Ok(Ok(()))) => {}
+        }
     }
     Ok(Outcome {
         workload: w.flag.to_string(),
@@ -702,6 +369,7 @@ async fn run_workload(w: &Workload, args: &Args) -> Result<Outcome> {
         init_pods,
         measured_pods: measured,
         upstream_sizes,
+        create_only: args.create_only,
         threshold: w.threshold,
         target: w.target,
         bound,
@@ -721,7 +389,12 @@ fn run_child(which: &str, args: &Args) -> Result<Outcome> {
     let mut cmd = std::process::Command::new(exe);
     cmd.args(["--child", "--workload", which])
         .args(["--creators", &args.creators.to_string()])
-        .args(["--timeout", &args.timeout.to_string()]);
+        .args(["--timeout", &args.timeout.to_string()])
+        .args(["--scale", &args.scale.to_string()])
+        .args(["--max-inflight", &args.max_inflight.to_string()]);
+    if args.create_only {
+        cmd.arg("--create-only");
+    }
     for (flag, v) in [
         ("--nodes", args.nodes),
         ("--pods", args.pods),
@@ -754,7 +427,7 @@ fn report(outcomes: &[Outcome], args: &Args) -> String {
          Upstream's scheduler_perf workloads (node and pod templates and counts), each in its own \
          process: the API server on the embedded store (every write fsynced), insecure (no TLS, \
          authentication or authorization) and with the ServiceAccount, TaintNodesByCondition and \
-         Priority admission plugins off as in scheduler_perf; the scheduler in the same process \
+         Priority admission plugins off as in scheduler_perf, in-flight limits {} (upstream exempts system:masters from its limiter; rkube does not); the scheduler in the same process \
          over the in-process transport, default configuration; {} pod creators over keep-alive \
          loopback HTTP/1.1. pods/s = measured pods / (first measured create → last one seen bound \
          by a pod watch). Attempts are the scheduler's `scheduler_schedule_attempts_total` during \
@@ -762,6 +435,7 @@ fn report(outcomes: &[Outcome], args: &Args) -> String {
         argv.join(" "),
         machine(),
         git_revision(),
+        args.max_inflight,
         args.creators,
     ));
     s.push_str(
