@@ -507,12 +507,7 @@ async fn main() -> Result<()> {
     ));
     print!("{s}");
     if let Some(out) = &args.out {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(out)?;
-        f.write_all(s.as_bytes())?;
+        rkube_bench::append_report(out, &s)?;
     }
     Ok(())
 }

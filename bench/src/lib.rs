@@ -51,3 +51,13 @@ pub fn git_revision() -> String {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".into())
 }
+
+/// Appends a report to the `--out` file (creating it).
+pub fn append_report(out: &std::path::Path, report: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out)?;
+    f.write_all(report.as_bytes())
+}

@@ -65,11 +65,6 @@ struct Args {
     /// Seconds to wait for a phase's pods to be bound before reporting it incomplete.
     #[arg(long, default_value_t = 600.0)]
     timeout: f64,
-    /// The server's in-flight limits (reads and writes; rkube's defaults are 400 and 200).
-    /// Every client here is in system:masters, which upstream's limiter never refuses and
-    /// rkube's does: the default is high enough that no request gets a 429, as in upstream.
-    #[arg(long, default_value_t = 100_000)]
-    max_inflight: usize,
     /// Create the pods without a scheduler, to see how fast this machine's API server takes
     /// them (the ceiling of the measured rate); pods/s is then the create rate.
     #[arg(long)]
@@ -210,8 +205,6 @@ async fn run_workload(w: &Workload, args: &Args) -> Result<Outcome> {
         store,
         Config {
             server_address: addr.to_string(),
-            max_requests_inflight: args.max_inflight,
-            max_mutating_requests_inflight: args.max_inflight,
             ..Config::default()
         },
         security,
@@ -390,8 +383,7 @@ fn run_child(which: &str, args: &Args) -> Result<Outcome> {
     cmd.args(["--child", "--workload", which])
         .args(["--creators", &args.creators.to_string()])
         .args(["--timeout", &args.timeout.to_string()])
-        .args(["--scale", &args.scale.to_string()])
-        .args(["--max-inflight", &args.max_inflight.to_string()]);
+        .args(["--scale", &args.scale.to_string()]);
     if args.create_only {
         cmd.arg("--create-only");
     }
@@ -427,7 +419,8 @@ fn report(outcomes: &[Outcome], args: &Args) -> String {
          Upstream's scheduler_perf workloads (node and pod templates and counts), each in its own \
          process: the API server on the embedded store (every write fsynced), insecure (no TLS, \
          authentication or authorization) and with the ServiceAccount, TaintNodesByCondition and \
-         Priority admission plugins off as in scheduler_perf, in-flight limits {} (upstream exempts system:masters from its limiter; rkube does not); the scheduler in the same process \
+         Priority admission plugins off as in scheduler_perf (every client is in system:masters, \
+         which the in-flight limits exempt, as upstream's); the scheduler in the same process \
          over the in-process transport, default configuration; {} pod creators over keep-alive \
          loopback HTTP/1.1. pods/s = measured pods / (first measured create → last one seen bound \
          by a pod watch). Attempts are the scheduler's `scheduler_schedule_attempts_total` during \
@@ -435,7 +428,6 @@ fn report(outcomes: &[Outcome], args: &Args) -> String {
         argv.join(" "),
         machine(),
         git_revision(),
-        args.max_inflight,
         args.creators,
     ));
     s.push_str(
@@ -498,12 +490,7 @@ async fn main() -> Result<()> {
     let s = report(&outcomes, &args);
     print!("{s}");
     if let Some(out) = &args.out {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(out)?;
-        f.write_all(s.as_bytes())?;
+        rkube_bench::append_report(out, &s)?;
     }
     Ok(())
 }

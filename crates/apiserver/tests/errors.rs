@@ -355,6 +355,34 @@ async fn writes_beyond_the_in_flight_limit_get_429_with_retry_after() {
         ..Default::default()
     })
     .await;
+    // system:masters is exempt from the limit, as upstream: the limited requests come from a
+    // user that cluster-admin is bound to
+    let worker = rkube_apiserver::authz::User {
+        name: "worker".into(),
+        groups: vec!["system:authenticated".into()],
+        ..Default::default()
+    };
+    let binding = t
+        .post_json(
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+            &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": {"name": "worker-admin"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "worker"}]}),
+        )
+        .await;
+    assert_eq!(binding.status, StatusCode::CREATED);
+    common::eventually(std::time::Duration::from_secs(5), || {
+        let t = &t;
+        let worker = worker.clone();
+        async move {
+            let r = t
+                .raw_as(Some(worker), Method::GET, CMS, &[], Vec::new())
+                .await;
+            (r.status == StatusCode::OK).then_some(())
+        }
+    })
+    .await;
     // The first write holds the only slot while its body has not arrived.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(1);
     let body = axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
@@ -363,7 +391,7 @@ async fn writes_beyond_the_in_flight_limit_get_429_with_retry_after() {
         .body(body)
         .expect("request");
     req.extensions_mut()
-        .insert(rkube_apiserver::authn::InProcessIdentity(common::admin()));
+        .insert(rkube_apiserver::authn::InProcessIdentity(worker.clone()));
     let router = t.server.router();
     let first = tokio::spawn(async move { router.oneshot(req).await });
     let server = t.server.clone();
@@ -372,10 +400,17 @@ async fn writes_beyond_the_in_flight_limit_get_429_with_retry_after() {
         async move { (server.free_inflight_slots().1 == 0).then_some(()) }
     })
     .await;
+    let cm_b = serde_json::to_vec(
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}),
+    )
+    .expect("json");
     let second = t
-        .post_json(
+        .raw_as(
+            Some(worker.clone()),
+            Method::POST,
             CMS,
-            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}),
+            &[("content-type", "application/json")],
+            cm_b,
         )
         .await;
     assert_eq!(second.status, StatusCode::TOO_MANY_REQUESTS);
@@ -389,6 +424,14 @@ async fn writes_beyond_the_in_flight_limit_get_429_with_retry_after() {
     assert_eq!(second.json()["reason"], "TooManyRequests");
     // Reads have their own limit.
     assert_eq!(t.get(CMS).await.status, StatusCode::OK);
+    // system:masters writes even while the slot is taken.
+    let privileged = t
+        .post_json(
+            CMS,
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+        )
+        .await;
+    assert_eq!(privileged.status, StatusCode::CREATED);
     let cm = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}"#;
     tx.send(Ok(bytes::Bytes::from_static(cm)))
         .await

@@ -3,7 +3,6 @@
 //! ("leaderelection lost"), so a supervisor restarts it as a follower.
 
 use std::future::Future;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use rkube_scheduler::KubeSchedulerConfiguration;
@@ -42,7 +41,7 @@ where
         name,
         rkube_leader::default_identity().context("choosing a leader-election identity")?,
     );
-    cfg.lease_duration = lease.max(Duration::from_millis(1));
+    cfg.lease_duration = lease;
     cfg.renew_deadline = renew;
     cfg.retry_period = retry;
     cfg.release_on_cancel = true;

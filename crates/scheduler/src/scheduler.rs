@@ -229,8 +229,15 @@ fn node_change(old: &Node, new: &Node) -> ActionType {
     a
 }
 
+// Watch indices, for the initial-sync and relist bookkeeping.
 const POD_WATCH: usize = 0;
 const NODE_WATCH: usize = 1;
+const NAMESPACE_WATCH: usize = 2;
+const PDB_WATCH: usize = 3;
+const SERVICE_WATCH: usize = 4;
+const RC_WATCH: usize = 5;
+const RS_WATCH: usize = 6;
+const STS_WATCH: usize = 7;
 
 impl Loop {
     fn run(mut self, rx: Receiver<Msg>) -> Result<(), Error> {
@@ -301,7 +308,7 @@ impl Loop {
             Msg::Pod(ev) => self.on_watch(POD_WATCH, ev, Self::pod_applied, Self::pod_deleted),
             Msg::Node(ev) => self.on_watch(NODE_WATCH, ev, Self::node_applied, Self::node_deleted),
             Msg::Namespace(ev) => self.on_watch(
-                2,
+                NAMESPACE_WATCH,
                 ev,
                 |s, ns| {
                     let name = ns.name_any();
@@ -323,7 +330,7 @@ impl Loop {
                 },
             ),
             Msg::Pdb(ev) => self.on_watch(
-                3,
+                PDB_WATCH,
                 ev,
                 |s, o| {
                     s.objects.pdbs.insert(key_of(o.as_ref()), o);
@@ -335,7 +342,7 @@ impl Loop {
                 },
             ),
             Msg::Service(ev) => self.on_watch(
-                4,
+                SERVICE_WATCH,
                 ev,
                 |s, o| {
                     s.objects.services.insert(key_of(o.as_ref()), o);
@@ -347,7 +354,7 @@ impl Loop {
                 },
             ),
             Msg::Rc(ev) => self.on_watch(
-                5,
+                RC_WATCH,
                 ev,
                 |s, o| {
                     s.objects.rcs.insert(key_of(o.as_ref()), o);
@@ -359,7 +366,7 @@ impl Loop {
                 },
             ),
             Msg::Rs(ev) => self.on_watch(
-                6,
+                RS_WATCH,
                 ev,
                 |s, o| {
                     s.objects.rss.insert(key_of(o.as_ref()), o);
@@ -371,7 +378,7 @@ impl Loop {
                 },
             ),
             Msg::Sts(ev) => self.on_watch(
-                7,
+                STS_WATCH,
                 ev,
                 |s, o| {
                     s.objects.stss.insert(key_of(o.as_ref()), o);
@@ -447,18 +454,18 @@ impl Loop {
                 .into_iter()
                 .map(|n| format!("/{n}"))
                 .collect(),
-            2 => self
+            NAMESPACE_WATCH => self
                 .cache
                 .snapshot()
                 .namespaces
                 .keys()
                 .map(|n| format!("/{n}"))
                 .collect(),
-            3 => self.objects.pdbs.keys().cloned().collect(),
-            4 => self.objects.services.keys().cloned().collect(),
-            5 => self.objects.rcs.keys().cloned().collect(),
-            6 => self.objects.rss.keys().cloned().collect(),
-            7 => self.objects.stss.keys().cloned().collect(),
+            PDB_WATCH => self.objects.pdbs.keys().cloned().collect(),
+            SERVICE_WATCH => self.objects.services.keys().cloned().collect(),
+            RC_WATCH => self.objects.rcs.keys().cloned().collect(),
+            RS_WATCH => self.objects.rss.keys().cloned().collect(),
+            STS_WATCH => self.objects.stss.keys().cloned().collect(),
             _ => Vec::new(),
         }
     }

@@ -110,10 +110,14 @@ async fn required_anti_affinity_spreads_replicas_over_nodes() -> TestResult {
     }
     nodes.sort();
     assert_eq!(nodes, ["a", "b", "c"]);
-    let unbound = (0..4)
-        .map(|i| format!("web{i}"))
-        .find(|n| futures::executor::block_on(node_of(&c, n)).is_none())
-        .ok_or("every replica was bound")?;
+    let mut unbound = None;
+    for i in 0..4 {
+        let name = format!("web{i}");
+        if node_of(&c, &name).await.is_none() {
+            unbound = Some(name);
+        }
+    }
+    let unbound = unbound.ok_or("every replica was bound")?;
     let msg = wait_unschedulable(&c, &unbound).await?;
     assert!(
         msg.contains("3 node(s) didn't match pod anti-affinity rules"),
@@ -220,11 +224,13 @@ async fn a_high_priority_pod_preempts_a_lower_one_and_lands() -> TestResult {
     pods.delete("low", &kube::api::DeleteParams::default().grace_period(0))
         .await?;
     assert_eq!(wait_bound(&c, "high", T).await?, "only");
-    let failed = events_for(&c, "high", "FailedScheduling").await;
-    assert!(
-        !failed.is_empty(),
-        "the preemptor reports its first failed attempt"
-    );
+    wait_for("the preemptor's FailedScheduling event", T, || async {
+        events_for(&c, "high", "FailedScheduling")
+            .await
+            .into_iter()
+            .next()
+    })
+    .await?;
     Ok(())
 }
 

@@ -123,8 +123,15 @@ pub(crate) async fn dispatch(server: Arc<ApiServer>, req: Request<Body>) -> Resp
             };
             let started = std::time::Instant::now();
             let labels = request_labels(&rr, &parts.method, &query);
-            // Upstream's max-in-flight filter: long-running watches are exempt.
-            let _permit = if labels.verb == "WATCH" {
+            let user = parts
+                .extensions
+                .get::<Authenticated>()
+                .map(|a| a.0.clone())
+                .unwrap_or_else(crate::authn::anonymous);
+            // Upstream's max-in-flight filter: long-running watches and system:masters are
+            // exempt.
+            let privileged = user.groups.iter().any(|g| g == "system:masters");
+            let _permit = if labels.verb == "WATCH" || privileged {
                 None
             } else {
                 let sem = if matches!(labels.verb.as_str(), "GET" | "LIST") {
@@ -145,11 +152,6 @@ pub(crate) async fn dispatch(server: Arc<ApiServer>, req: Request<Body>) -> Resp
                 }
             };
             let metrics_server = server.clone();
-            let user = parts
-                .extensions
-                .get::<Authenticated>()
-                .map(|a| a.0.clone())
-                .unwrap_or_else(crate::authn::anonymous);
             let ctx = Ctx {
                 server,
                 req: rr,

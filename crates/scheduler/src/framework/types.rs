@@ -430,7 +430,7 @@ pub struct NodeInfo {
     pub labels: BTreeMap<String, String>,
     /// The pods on the node.
     pub pods: Vec<Arc<PodInfo>>,
-    /// Indices into `pods` of the pods with any pod (anti-)affinity.
+    /// The pods with any pod (anti-)affinity.
     pub pods_with_affinity: Vec<Arc<PodInfo>>,
     /// The pods with required anti-affinity.
     pub pods_with_required_anti_affinity: Vec<Arc<PodInfo>>,

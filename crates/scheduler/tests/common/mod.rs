@@ -167,23 +167,19 @@ pub async fn mark_ready(c: &Cluster, name: &str) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Creates a node.
+/// Creates a Ready node with exactly the taints `node` lists (the not-ready taint admission
+/// adds is replaced, as the node lifecycle controller would remove it).
 pub async fn add_node(c: &Cluster, node: Value) -> Result<(), BoxError> {
+    let name = node["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let taints = node["spec"]["taints"].clone();
+    add_node_not_ready(c, node).await?;
     let api: Api<Node> = Api::all(c.admin.clone());
-    let n: Node = serde_json::from_value(node)?;
-    let created = api.create(&PostParams::default(), &n).await?;
-    // status is not taken on create: set it through the status subresource, as kubelets do
-    let name = created.metadata.name.clone().unwrap_or_default();
-    let mut with_status = created;
-    with_status.status = n.status;
-    let updated = api
-        .replace_status(&name, &PostParams::default(), &with_status)
-        .await?;
-    // TaintNodesByCondition admission taints a new node not-ready; with no node lifecycle
-    // controller here, the test plays its part once the node reports Ready
-    let mut spec = updated.clone();
-    spec.spec = n.spec;
-    api.replace(&name, &PostParams::default(), &spec).await?;
+    let mut n = api.get(&name).await?;
+    n.spec.get_or_insert_with(Default::default).taints = serde_json::from_value(taints)?;
+    api.replace(&name, &PostParams::default(), &n).await?;
     Ok(())
 }
 
