@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::patch::{apply_patch, PatchType};
 use super::read::load;
-use super::write::guaranteed_update;
+use super::write::{guaranteed_update, storage_update};
 use super::{check_object, Ctx};
 use crate::codec::{self, negotiate, respond};
 use crate::object;
@@ -187,59 +187,54 @@ pub(crate) async fn bind(ctx: Ctx, body: Bytes) -> ApiResult<Response> {
         .pointer("/metadata/uid")
         .and_then(Value::as_str)
         .map(str::to_string);
-    guaranteed_update(
-        &ctx,
-        dry,
-        None,
-        |cur| {
-            if let Some(uid) = &uid_pre {
-                if cur.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid) {
-                    return Err(ApiError::conflict(
-                        res,
-                        &name,
-                        "Precondition failed: UID in precondition does not match",
-                    ));
-                }
-            }
-            if cur.pointer("/metadata/deletionTimestamp").is_some() {
+    // Upstream binds at the storage layer: no pod update admission and no managedFields entry.
+    storage_update(&ctx, dry, |cur| {
+        if let Some(uid) = &uid_pre {
+            if cur.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid) {
                 return Err(ApiError::conflict(
                     res,
                     &name,
-                    &format!("pod {name} is being deleted, cannot be assigned to a host"),
+                    "Precondition failed: UID in precondition does not match",
                 ));
             }
-            let assigned = cur
-                .pointer("/spec/nodeName")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            if !assigned.is_empty() {
-                return Err(ApiError::conflict(
-                    res,
-                    &name,
-                    &format!("pod {name} is already assigned to node \"{assigned}\""),
-                ));
-            }
-            let mut new = cur.clone();
-            if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
-                spec.insert("nodeName".into(), json!(node));
-            }
-            if let Some(Value::Object(a)) = &annotations {
-                let meta = object::meta_mut(&mut new)?;
-                let entry = meta.entry("annotations").or_insert_with(|| json!({}));
-                if let Some(existing) = entry.as_object_mut() {
-                    for (k, v) in a {
-                        existing.insert(k.clone(), v.clone());
-                    }
+        }
+        if cur.pointer("/metadata/deletionTimestamp").is_some() {
+            return Err(ApiError::conflict(
+                res,
+                &name,
+                &format!("pod {name} is being deleted, cannot be assigned to a host"),
+            ));
+        }
+        let assigned = cur
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !assigned.is_empty() {
+            return Err(ApiError::conflict(
+                res,
+                &name,
+                &format!("pod {name} is already assigned to node \"{assigned}\""),
+            ));
+        }
+        let mut new = cur.clone();
+        if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.insert("nodeName".into(), json!(node));
+        }
+        if let Some(Value::Object(a)) = &annotations {
+            let meta = object::meta_mut(&mut new)?;
+            let entry = meta.entry("annotations").or_insert_with(|| json!({}));
+            if let Some(existing) = entry.as_object_mut() {
+                for (k, v) in a {
+                    existing.insert(k.clone(), v.clone());
                 }
             }
-            set_condition(&mut new, "PodScheduled", "True");
-            if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-                m.remove("resourceVersion");
-            }
-            Ok(new)
-        },
-        None,
-    )
+        }
+        set_condition(&mut new, "PodScheduled", "True");
+        if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        Ok(new)
+    })
     .await?;
     Ok(crate::codec::json_response(
         StatusCode::CREATED,

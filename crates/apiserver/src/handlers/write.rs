@@ -157,13 +157,61 @@ pub(crate) async fn guaranteed_update(
     change: impl Fn(&Value) -> ApiResult<Value>,
     create_with: Option<&Value>,
 ) -> ApiResult<(Value, bool)> {
+    update_loop(ctx, dry, precondition, change, create_with, true).await
+}
+
+/// A write at the storage layer, as upstream's `pods/binding` does: `change` alone decides the
+/// new object, with no admission, validation or managedFields entry. Returns the stored object.
+pub(crate) async fn storage_update(
+    ctx: &Ctx,
+    dry: bool,
+    change: impl Fn(&Value) -> ApiResult<Value>,
+) -> ApiResult<Value> {
+    Ok(update_loop(ctx, dry, None, change, None, false).await?.0)
+}
+
+async fn update_loop(
+    ctx: &Ctx,
+    dry: bool,
+    precondition: Option<&str>,
+    change: impl Fn(&Value) -> ApiResult<Value>,
+    create_with: Option<&Value>,
+    admit: bool,
+) -> ApiResult<(Value, bool)> {
     let res = ctx.req.resource;
     let key = object::key(res, ctx.namespace(), ctx.name());
     let pinned = precondition
         .map(|rv| precondition_rev(res, ctx.name(), rv))
         .transpose()?;
+    // The first attempt starts from the watch cache's copy, as upstream's cacher passes its
+    // object to the store's GuaranteedUpdate: that copy may be stale, so only a write that
+    // the store accepts at its revision settles on it; any other outcome (an error, a no-op,
+    // a conflict) is decided again from a fresh read.
+    let mut cached = ctx.server.cache(res).get(&key);
     loop {
-        let Some((old, rev)) = find(ctx, &key, 0).await? else {
+        let from_cache = cached.is_some();
+        let current = match cached.take() {
+            Some(c) => Some((c.value.clone(), c.mod_revision)),
+            None => find(ctx, &key, 0).await?,
+        };
+        // Leaves the loop with `$e`, unless the decision rests on the cache's copy.
+        macro_rules! settle {
+            ($e:expr) => {{
+                if from_cache {
+                    continue;
+                }
+                return $e;
+            }};
+        }
+        macro_rules! check {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(e) => settle!(Err(e)),
+                }
+            };
+        }
+        let Some((old, rev)) = current else {
             if let (Some(obj), None, true) = (
                 create_with,
                 &ctx.req.subresource,
@@ -182,17 +230,17 @@ pub(crate) async fn guaranteed_update(
         };
         if let Some(want) = pinned {
             if want != rev {
-                return Err(ApiError::stale(res, ctx.name()));
+                settle!(Err(ApiError::stale(res, ctx.name())));
             }
         }
-        let mut new = change(&old)?;
+        let mut new = check!(change(&old));
         // A resourceVersion the change itself carries (a patch that sets it) is a precondition too.
         if let Some(rv) = new
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
         {
             if !rv.is_empty() && precondition_rev(res, ctx.name(), rv)? != rev {
-                return Err(ApiError::stale(res, ctx.name()));
+                settle!(Err(ApiError::stale(res, ctx.name())));
             }
         }
         if object::name(&new) != ctx.name() && !object::name(&new).is_empty() {
@@ -208,68 +256,70 @@ pub(crate) async fn guaranteed_update(
         if res.namespaced {
             object::meta_mut(&mut new)?.insert("namespace".into(), json!(ctx.namespace()));
         }
-        admission::admit_update(ctx, &mut new, &old, dry).await?;
+        if admit {
+            check!(admission::admit_update(ctx, &mut new, &old, dry).await);
+        }
         if unchanged(&new, &old) {
-            return Ok((old, false));
+            settle!(Ok((old, false)));
         }
-        let mut new = ctx.track_update(Some(&old), new);
-        if should_delete_during_update(&new, &old) {
-            if dry {
-                return Ok((new, false));
-            }
-            let resp = ctx
-                .server
-                .store
-                .txn(TxnRequest::delete(key.clone(), rev))
-                .await?;
-            if resp.succeeded {
-                object::set_resource_version(&mut new, resp.header_revision);
-                return Ok((new, false));
-            }
-            if pinned.is_some() {
-                return Err(ApiError::stale(res, ctx.name()));
-            }
-            continue;
-        }
+        let mut new = if admit {
+            ctx.track_update(Some(&old), new)
+        } else {
+            new
+        };
         if dry {
-            object::set_resource_version(&mut new, rev);
+            settle!({
+                let mut new = new;
+                object::set_resource_version(&mut new, rev);
+                Ok((new, false))
+            });
+        }
+        let deleting = should_delete_during_update(&new, &old);
+        let txn = if deleting {
+            TxnRequest::delete(key.clone(), rev)
+        } else {
+            TxnRequest::update(key.clone(), rev, ctx.server.codec.encode(&key, &new)?)
+        };
+        let resp = ctx.server.store.txn(txn).await?;
+        let written = resp.succeeded
+            && (deleting
+                || resp
+                    .responses
+                    .iter()
+                    .any(|r| matches!(r, TxnOpResponse::Put { .. })));
+        if written {
+            object::set_resource_version(&mut new, resp.header_revision);
             return Ok((new, false));
         }
-        let resp = ctx
-            .server
-            .store
-            .txn(TxnRequest::update(
-                key.clone(),
-                rev,
-                ctx.server.codec.encode(&key, &new)?,
-            ))
-            .await?;
-        if resp.succeeded {
-            let written = resp
-                .responses
-                .iter()
-                .any(|r| matches!(r, TxnOpResponse::Put { .. }));
-            if written {
-                object::set_resource_version(&mut new, resp.header_revision);
-                return Ok((new, false));
-            }
-        }
-        if pinned.is_some() {
+        if pinned.is_some() && !from_cache {
             return Err(ApiError::stale(res, ctx.name()));
         }
     }
 }
 
-/// Equal apart from the resourceVersion: nothing to write.
+/// Equal apart from the resourceVersion: nothing to write. Compares in place; objects are
+/// large and this runs on every update.
 fn unchanged(new: &Value, old: &Value) -> bool {
-    let strip = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
-        }
-        v
+    let (Some(n), Some(o)) = (new.as_object(), old.as_object()) else {
+        return new == old;
     };
-    strip(new) == strip(old)
+    let meta_eq = |a: &Value, b: &Value| match (a.as_object(), b.as_object()) {
+        (Some(a), Some(b)) => {
+            let rv =
+                |m: &serde_json::Map<String, Value>| usize::from(m.contains_key("resourceVersion"));
+            a.len() - rv(a) == b.len() - rv(b)
+                && a.iter()
+                    .filter(|(k, _)| *k != "resourceVersion")
+                    .all(|(k, v)| b.get(k) == Some(v))
+        }
+        _ => a == b,
+    };
+    n.len() == o.len()
+        && n.iter().all(|(k, v)| match o.get(k) {
+            Some(ov) if k == "metadata" => meta_eq(v, ov),
+            Some(ov) => v == ov,
+            None => false,
+        })
 }
 
 /// An update that removes the last finalizer of an object already being deleted (with no

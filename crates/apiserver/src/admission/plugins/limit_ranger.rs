@@ -4,15 +4,32 @@
 //! limit is 2, ...]`. The decisions are `rkube_api::limitrange`'s; this file finds the
 //! LimitRanges and says when to ask.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use async_trait::async_trait;
+use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::Plugin;
 use crate::admission::{Operation, Request};
 use crate::status::ApiResult;
 
-#[derive(Debug)]
-pub struct LimitRanger;
+/// How long a store lookup that the watch cache could not answer is reused, as upstream's
+/// `liveTTL`; a LimitRange created meanwhile reaches the watch cache within milliseconds.
+const LIVE_TTL: Duration = Duration::from_secs(30);
+/// At most this many namespaces' lookups are kept (upstream's `liveLookupCache` size).
+const LIVE_ENTRIES: usize = 10_000;
+
+#[derive(Debug, Default)]
+pub struct LimitRanger {
+    /// Namespace → when its LimitRanges were read from the store, and what was read.
+    live: Mutex<HashMap<String, LiveLookup>>,
+}
+
+/// When a namespace's LimitRanges were read from the store, and what was read.
+type LiveLookup = (Instant, Arc<Vec<Value>>);
 
 #[async_trait]
 impl Plugin for LimitRanger {
@@ -20,7 +37,7 @@ impl Plugin for LimitRanger {
         if !applies(req) || !req.is("", "pods") {
             return Ok(());
         }
-        let ranges = limit_ranges(req).await?;
+        let ranges = self.limit_ranges(req).await?;
         rkube_api::limitrange::default_pod(obj, &ranges);
         Ok(())
     }
@@ -29,7 +46,7 @@ impl Plugin for LimitRanger {
         if !applies(req) {
             return Ok(());
         }
-        let ranges = limit_ranges(req).await?;
+        let ranges = self.limit_ranges(req).await?;
         let checked = if req.is("", "pods") {
             rkube_api::limitrange::validate_pod(obj, &ranges)
         } else {
@@ -66,26 +83,43 @@ fn applies_to(
         && rkube_api::limitrange::applies(plural, subresource, old)
 }
 
-/// The namespace's LimitRanges, from the watch cache; when the cache has none, from the
-/// store, as upstream falls back to a live lookup so a LimitRange created a moment ago
-/// already applies.
-async fn limit_ranges(req: &Request<'_>) -> ApiResult<Vec<Value>> {
-    let cached: Vec<Value> = req
-        .server
-        .cached_list("", "limitranges", Some(req.namespace))
-        .iter()
-        .map(|c| c.value.clone())
-        .collect();
-    if !cached.is_empty() {
-        return Ok(cached);
+impl LimitRanger {
+    /// The namespace's LimitRanges, from the watch cache; when the cache has none, from the
+    /// store (reused for [`LIVE_TTL`]), as upstream falls back to a live lookup so a
+    /// LimitRange created a moment ago already applies.
+    async fn limit_ranges(&self, req: &Request<'_>) -> ApiResult<Arc<Vec<Value>>> {
+        let cached: Vec<Value> = req
+            .server
+            .cached_list("", "limitranges", Some(req.namespace))
+            .iter()
+            .map(|c| c.value.clone())
+            .collect();
+        if !cached.is_empty() {
+            return Ok(Arc::new(cached));
+        }
+        if let Some((at, ranges)) = self.live.lock().get(req.namespace) {
+            if at.elapsed() < LIVE_TTL {
+                return Ok(ranges.clone());
+            }
+        }
+        let ranges: Arc<Vec<Value>> = Arc::new(
+            req.server
+                .read_objects("", "limitranges", Some(req.namespace))
+                .await?
+                .into_iter()
+                .map(|(v, _)| v)
+                .collect(),
+        );
+        let mut live = self.live.lock();
+        if live.len() >= LIVE_ENTRIES {
+            live.retain(|_, (at, _)| at.elapsed() < LIVE_TTL);
+            if live.len() >= LIVE_ENTRIES {
+                live.clear();
+            }
+        }
+        live.insert(req.namespace.to_string(), (Instant::now(), ranges.clone()));
+        Ok(ranges)
     }
-    Ok(req
-        .server
-        .read_objects("", "limitranges", Some(req.namespace))
-        .await?
-        .into_iter()
-        .map(|(v, _)| v)
-        .collect())
 }
 
 #[cfg(test)]

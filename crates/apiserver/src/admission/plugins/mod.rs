@@ -46,7 +46,9 @@ const PLUGINS: &[(&str, bool, Factory)] = &[
     ("NamespaceLifecycle", true, || {
         Arc::new(namespace_lifecycle::NamespaceLifecycle)
     }),
-    ("LimitRanger", true, || Arc::new(limit_ranger::LimitRanger)),
+    ("LimitRanger", true, || {
+        Arc::new(limit_ranger::LimitRanger::default())
+    }),
     ("ServiceAccount", true, || {
         Arc::new(service_account::ServiceAccount)
     }),

@@ -120,7 +120,10 @@ impl PreScorePlugin for InterPodAffinity {
         }
         let has_constraints =
             !pod.preferred_affinity.is_empty() || !pod.preferred_anti_affinity.is_empty();
-        if self.args.ignore_preferred_terms_of_existing_pods && !has_constraints {
+        if !has_constraints
+            && (self.args.ignore_preferred_terms_of_existing_pods
+                || snapshot.nodes_with_affinity_pods().next().is_none())
+        {
             return Status::skip();
         }
         let inputs = ScoreInputs {
