@@ -199,6 +199,15 @@ impl PreFilterPlugin for InterPodAffinity {
         pod: &PodInfo,
         snapshot: &Snapshot,
     ) -> (Option<PreFilterResult>, Status) {
+        if pod.required_affinity.is_empty()
+            && pod.required_anti_affinity.is_empty()
+            && snapshot
+                .nodes_with_required_anti_affinity_pods()
+                .next()
+                .is_none()
+        {
+            return (None, Status::skip());
+        }
         let ns_labels = ns_labels_of(snapshot, &pod.namespace);
         let existing_anti_affinity = snapshot
             .nodes()
