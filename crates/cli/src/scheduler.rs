@@ -84,10 +84,13 @@ pub async fn run(args: SchedulerArgs) -> Result<()> {
     .await
 }
 
-/// Starts the scheduler inside `rkube server`.
+/// Starts the scheduler inside `rkube server`, with its `/metrics` and `/healthz` on
+/// `metrics_addr` (empty: none; an address in use is reported and skipped, as the server runs
+/// on without them).
 pub fn start_in_server(
     server: &Arc<ApiServer>,
     config: KubeSchedulerConfiguration,
+    metrics_addr: &str,
 ) -> tokio::task::JoinHandle<()> {
     let client = server.client(rkube_api::rbac::User {
         name: "system:kube-scheduler".into(),
@@ -95,7 +98,18 @@ pub fn start_in_server(
         ..Default::default()
     });
     let metrics = Arc::new(Metrics::default());
+    let metrics_addr = metrics_addr.to_string();
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
     tokio::spawn(async move {
+        if !metrics_addr.is_empty() {
+            match tokio::net::TcpListener::bind(&metrics_addr).await {
+                Ok(l) => {
+                    tokio::spawn(crate::metrics_http::serve(l, Arc::new(registry)));
+                }
+                Err(e) => eprintln!("rkube scheduler: no /metrics on {metrics_addr}: {e}"),
+            }
+        }
         let stop = std::future::pending::<()>();
         if let Err(e) = rkube_scheduler::run(client, config, metrics, stop).await {
             eprintln!("rkube scheduler stopped: {e}");

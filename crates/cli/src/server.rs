@@ -38,6 +38,10 @@ pub struct ServerArgs {
     /// Run the server without its scheduler.
     #[arg(long)]
     pub disable_scheduler: bool,
+    /// Address of the plain-HTTP `/metrics` and `/healthz` endpoint of the scheduler inside
+    /// the server (empty: none), as `rkube scheduler --metrics-bind-address`.
+    #[arg(long, default_value = "127.0.0.1:10251")]
+    pub scheduler_metrics_bind_address: String,
     /// Controllers to run, as upstream's `--controllers`: `*` for the defaults, `foo` to add
     /// one, `-foo` to leave one out.
     #[arg(long, default_value = "*")]
@@ -95,7 +99,7 @@ pub async fn run(args: ServerArgs, with_controllers: bool) -> Result<()> {
             let mut cfg = crate::scheduler::load_config(args.scheduler_config.as_ref())?;
             // one server, one scheduler: no election needed
             cfg.leader_election.leader_elect = false;
-            crate::scheduler::start_in_server(&server, cfg);
+            crate::scheduler::start_in_server(&server, cfg, &args.scheduler_metrics_bind_address);
             eprintln!("rkube scheduler started");
         }
     }

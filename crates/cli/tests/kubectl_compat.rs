@@ -4,65 +4,14 @@
 //!
 //! In CI (`CI=true`) a machine without any kubectl build fails the test rather than skipping.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A running `rkube server` on a free loopback port, killed on drop.
-struct Server {
-    child: Child,
-    kubeconfig: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let kubeconfig = dir.path().join("kubeconfig.yaml");
-        let child = Command::new(env!("CARGO_BIN_EXE_rkube"))
-            .args(["server", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .args([
-                "--https-listen-port",
-                &port.to_string(),
-                "--bind-address",
-                "127.0.0.1",
-                "--write-kubeconfig",
-            ])
-            .arg(&kubeconfig)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start rkube server");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !kubeconfig.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "rkube server wrote no kubeconfig within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Server {
-            child,
-            kubeconfig,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
+use common::Server;
 
 /// The kubectl builds on this machine: `kubectl.1.NN` beside the `kubectl` on PATH.
 fn kubectl_builds() -> Vec<PathBuf> {
@@ -499,7 +448,7 @@ fn every_kubectl_build_runs_the_script() {
         eprintln!("no kubectl builds on this machine; skipping outside CI");
         return;
     }
-    let server = Server::start();
+    let server = Server::start(&[]);
     for bin in &builds {
         let version = bin
             .file_name()

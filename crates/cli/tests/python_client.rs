@@ -2,9 +2,10 @@
 //! `rkube server`: create, list with a selector, watch, patch and delete. In CI a missing venv
 //! fails the test.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 #[test]
 fn the_python_client_creates_lists_watches_patches_and_deletes() {
@@ -21,38 +22,14 @@ fn the_python_client_creates_lists_watches_patches_and_deletes() {
         eprintln!("no venv at {}; skipping outside CI", venv.display());
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let kubeconfig = dir.path().join("kubeconfig.yaml");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_rkube"))
-        .args(["server", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .args([
-            "--https-listen-port",
-            &port.to_string(),
-            "--write-kubeconfig",
-        ])
-        .arg(&kubeconfig)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start rkube server");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !kubeconfig.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let server = common::Server::start(&[]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/client.py");
     let out = Command::new(&python)
         .arg(script)
-        .arg(&kubeconfig)
+        .arg(&server.kubeconfig)
         .output()
         .expect("run python");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

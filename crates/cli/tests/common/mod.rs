@@ -1,0 +1,65 @@
+//! What the `rkube` binary's tests share: a real `rkube server` on a free loopback port.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `rkube server` on a free loopback port, killed on drop.
+pub struct Server {
+    child: Child,
+    pub kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `rkube server` with these extra flags and waits until it wrote its kubeconfig.
+    pub fn start(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let kubeconfig = dir.path().join("kubeconfig.yaml");
+        let child = Command::new(env!("CARGO_BIN_EXE_rkube"))
+            .args(["server", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args([
+                "--https-listen-port",
+                &port.to_string(),
+                "--bind-address",
+                "127.0.0.1",
+                "--write-kubeconfig",
+            ])
+            .arg(&kubeconfig)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start rkube server");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !kubeconfig.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "rkube server wrote no kubeconfig within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server {
+            child,
+            kubeconfig,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nothing listens on at the moment.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
