@@ -22,7 +22,11 @@ pub fn start(
     let mut ctx = ControllerContext::new(pki.ca.cert_pem());
     ctx.csr_signer = Some(pki.ca.clone());
     ctx.token_generator = Some(Arc::new(LegacyTokens(server.clone())));
-    ctx.informer_client = Some(server.client(identity("")));
+    let informer_client = server.client(identity(""));
+    ctx.shared_informers = Some(rkube_controllers::SharedInformers::new(
+        informer_client.clone(),
+    ));
+    ctx.informer_client = Some(informer_client);
     let client_for = |sa: &str| server.client(identity(sa));
     Ok(start_all(&client_for, Arc::new(ctx), &enabled))
 }

@@ -13,11 +13,10 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use rkube_api::selector::LabelSelector;
 
-use crate::driver::{drive, on_any_change, reflect};
+use crate::driver::{drive, on_any_change};
 use crate::error::{is_conflict, is_not_found, is_unsupported_media_type};
 use crate::{ControllerContext, Error};
 
@@ -82,11 +81,7 @@ struct State {
 
 /// Runs the controller until its watch ends.
 pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Error> {
-    let (roles, events) = reflect(
-        NAME,
-        Api::<ClusterRole>::all(ctx.informers(&client)),
-        watcher::Config::default(),
-    );
+    let (roles, events) = ctx.informer::<ClusterRole>(NAME, &client).await;
     let cache = roles.clone();
     let triggers = vec![on_any_change(events, move || {
         cache

@@ -20,8 +20,9 @@ pub mod certificates;
 pub mod clusterrole_aggregation;
 pub mod csrapproving;
 pub mod csrsigning;
-mod driver;
+pub mod driver;
 pub mod error;
+pub mod informers;
 pub mod registry;
 pub mod resourcequota;
 pub mod root_ca_cert_publisher;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::Error;
+pub use informers::SharedInformers;
 pub use registry::{identity, start_all, Controllers, ControllersError, Registration, REGISTRY};
 
 /// Mints the legacy (secret-based) service-account JWTs of the tokens controller. The real one
@@ -73,6 +75,9 @@ pub struct ControllerContext {
     /// upstream's shared informers use it, while each controller writes as its own service
     /// account. Without it, a controller watches with its own client.
     pub informer_client: Option<kube::Client>,
+    /// The manager's shared informers; without them, [`ControllerContext::informer`] gives
+    /// each controller a watch of its own.
+    pub shared_informers: Option<Arc<SharedInformers>>,
 }
 
 /// The cluster CA signs CSRs directly.
@@ -93,6 +98,33 @@ impl ControllerContext {
     pub fn informers(&self, own: &kube::Client) -> kube::Client {
         self.informer_client.clone().unwrap_or_else(|| own.clone())
     }
+
+    /// The cache of `K` in all namespaces and a stream of its watch events: from the shared
+    /// informers when the manager has them (returned once the cache is synced), else from a
+    /// watch of the controller's own (filled as the events are polled).
+    pub async fn informer<K>(
+        &self,
+        controller: &'static str,
+        own: &kube::Client,
+    ) -> (kube::runtime::reflector::Store<K>, driver::Events<K>)
+    where
+        K: kube::Resource<DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+    {
+        match &self.shared_informers {
+            Some(shared) => shared.get::<K>().await,
+            None => driver::reflect(
+                controller,
+                kube::Api::all(self.informers(own)),
+                kube::runtime::watcher::Config::default(),
+            ),
+        }
+    }
 }
 
 /// Upstream's default `--cluster-signing-duration`: one year.
@@ -107,6 +139,7 @@ impl ControllerContext {
             csr_signer: None,
             cluster_signing_duration: DEFAULT_CLUSTER_SIGNING_DURATION,
             informer_client: None,
+            shared_informers: None,
         }
     }
 }

@@ -16,11 +16,10 @@ use k8s_openapi::api::core::v1::{
 use kube::api::PostParams;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use serde_json::{json, Value};
 
-use crate::driver::{drive, on_objects, reflect, Triggers};
+use crate::driver::{drive, on_objects, Triggers};
 use crate::error::{is_conflict, is_not_found};
 use crate::{ControllerContext, Error};
 
@@ -112,20 +111,13 @@ where
 
 /// Runs the controller until its watches end.
 pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Error> {
-    let informers = ctx.informers(&client);
-    let cfg = watcher::Config::default;
-    let (quotas, quota_events) = reflect(NAME, Api::<ResourceQuota>::all(informers.clone()), cfg());
-    let (pods, pod_events) = reflect(NAME, Api::<Pod>::all(informers.clone()), cfg());
-    let (services, svc_events) = reflect(NAME, Api::<Service>::all(informers.clone()), cfg());
-    let (claims, pvc_events) = reflect(
-        NAME,
-        Api::<PersistentVolumeClaim>::all(informers.clone()),
-        cfg(),
-    );
-    let (config_maps, cm_events) = reflect(NAME, Api::<ConfigMap>::all(informers.clone()), cfg());
-    let (secrets, secret_events) = reflect(NAME, Api::<Secret>::all(informers.clone()), cfg());
-    let (controllers, rc_events) =
-        reflect(NAME, Api::<ReplicationController>::all(informers), cfg());
+    let (quotas, quota_events) = ctx.informer::<ResourceQuota>(NAME, &client).await;
+    let (pods, pod_events) = ctx.informer::<Pod>(NAME, &client).await;
+    let (services, svc_events) = ctx.informer::<Service>(NAME, &client).await;
+    let (claims, pvc_events) = ctx.informer::<PersistentVolumeClaim>(NAME, &client).await;
+    let (config_maps, cm_events) = ctx.informer::<ConfigMap>(NAME, &client).await;
+    let (secrets, secret_events) = ctx.informer::<Secret>(NAME, &client).await;
+    let (controllers, rc_events) = ctx.informer::<ReplicationController>(NAME, &client).await;
     let triggers = vec![
         // Admission's own writes of status.used do not trigger a recount (upstream ignores
         // status-only updates): the pod cache may not hold the pod just charged yet.

@@ -79,11 +79,7 @@ struct State {
 
 /// Runs the controller until its watches end.
 pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Error> {
-    let (namespaces, ns_events) = reflect(
-        NAME,
-        Api::<Namespace>::all(ctx.informers(&client)),
-        watcher::Config::default(),
-    );
+    let (namespaces, ns_events) = ctx.informer::<Namespace>(NAME, &client).await;
     let by_name = watcher::Config::default().fields(&format!("metadata.name={CONFIG_MAP_NAME}"));
     let (config_maps, cm_events) =
         reflect(NAME, Api::<ConfigMap>::all(ctx.informers(&client)), by_name);

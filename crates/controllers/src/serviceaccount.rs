@@ -12,10 +12,9 @@ use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::api::{ObjectMeta, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 
-use crate::driver::{drive, on_objects, reflect};
+use crate::driver::{drive, on_objects};
 use crate::error::{is_already_exists, is_namespace_terminating};
 use crate::{ControllerContext, Error};
 
@@ -60,16 +59,8 @@ struct State {
 
 /// Runs the controller until its watches end.
 pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Error> {
-    let (namespaces, ns_events) = reflect(
-        NAME,
-        Api::<Namespace>::all(ctx.informers(&client)),
-        watcher::Config::default(),
-    );
-    let (accounts, sa_events) = reflect(
-        NAME,
-        Api::<ServiceAccount>::all(ctx.informers(&client)),
-        watcher::Config::default(),
-    );
+    let (namespaces, ns_events) = ctx.informer::<Namespace>(NAME, &client).await;
+    let (accounts, sa_events) = ctx.informer::<ServiceAccount>(NAME, &client).await;
     let triggers = vec![
         on_objects(ns_events, false, |ns: &Namespace| {
             Some(ObjectRef::from_obj(ns))

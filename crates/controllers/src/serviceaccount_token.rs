@@ -172,11 +172,7 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
     let by_type = watcher::Config::default().fields(&format!("type={SECRET_TYPE}"));
     let (secrets, secret_events) =
         reflect(NAME, Api::<Secret>::all(ctx.informers(&client)), by_type);
-    let (accounts, sa_events) = reflect(
-        NAME,
-        Api::<ServiceAccount>::all(ctx.informers(&client)),
-        watcher::Config::default(),
-    );
+    let (accounts, sa_events) = ctx.informer::<ServiceAccount>(NAME, &client).await;
     let secret_cache = secrets.clone();
     let triggers = vec![
         on_objects(secret_events, false, |s: &Secret| {

@@ -73,7 +73,11 @@ impl Running {
 }
 
 /// Starts the controllers `--controllers=<selection>` names, through the registry.
-pub fn start(client: &kube::Client, ctx: ControllerContext, selection: &str) -> Running {
+/// They share informers, as in the controller manager, unless `ctx` brings its own.
+pub fn start(client: &kube::Client, mut ctx: ControllerContext, selection: &str) -> Running {
+    if ctx.shared_informers.is_none() {
+        ctx.shared_informers = Some(rkube_controllers::SharedInformers::new(client.clone()));
+    }
     let enabled = match Controllers::parse(selection) {
         Ok(c) => c,
         Err(e) => panic!("bad selection {selection:?}: {e}"),
