@@ -95,7 +95,7 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
         client,
         roles: roles.clone(),
     });
-    drive(NAME, roles, triggers, state, reconcile).await
+    drive(NAME, &ctx, roles, triggers, state, reconcile).await
 }
 
 async fn reconcile(role: Arc<ClusterRole>, st: Arc<State>) -> Result<Action, Error> {

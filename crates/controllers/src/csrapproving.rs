@@ -19,14 +19,13 @@ use k8s_openapi::api::certificates::v1::{
 use kube::api::PostParams;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 
 use crate::certificates::{
     approval_state, has_certificate, parse_csr, usage_set, validate_kubelet_client, CsrSubject,
     CONDITION_APPROVED, KUBE_APISERVER_CLIENT_KUBELET_SIGNER,
 };
-use crate::driver::{drive, on_objects, reflect};
+use crate::driver::{drive, on_objects};
 use crate::{ControllerContext, Error};
 
 pub const NAME: &str = "csrapproving";
@@ -157,26 +156,25 @@ struct State {
 /// Runs the controller until its watch ends, checking access with SubjectAccessReviews.
 pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Error> {
     let reviewer = Arc::new(ApiAccessReviewer::new(client.clone()));
-    let informers = ctx.informers(&client);
-    run_with_reviewer(client, informers, reviewer).await
+    run_with_reviewer(client, ctx, reviewer).await
 }
 
-/// [`run`] with another way of answering access reviews; `informers` watches, `client`
-/// writes.
+/// [`run`] with another way of answering access reviews.
 pub async fn run_with_reviewer(
     client: Client,
-    informers: Client,
+    ctx: Arc<ControllerContext>,
     reviewer: Arc<dyn AccessReviewer>,
 ) -> Result<(), Error> {
-    let api = Api::<CertificateSigningRequest>::all(informers);
-    let (csrs, events) = reflect(NAME, api, watcher::Config::default());
+    let (csrs, events) = ctx
+        .informer::<CertificateSigningRequest>(NAME, &client)
+        .await;
     let triggers = vec![on_objects(
         events,
         false,
         |c: &CertificateSigningRequest| Some(ObjectRef::from_obj(c)),
     )];
     let state = Arc::new(State { client, reviewer });
-    drive(NAME, csrs, triggers, state, reconcile).await
+    drive(NAME, &ctx, csrs, triggers, state, reconcile).await
 }
 
 async fn reconcile(csr: Arc<CertificateSigningRequest>, st: Arc<State>) -> Result<Action, Error> {

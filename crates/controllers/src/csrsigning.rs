@@ -172,7 +172,7 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
         signer,
         max: ctx.cluster_signing_duration,
     });
-    drive(NAME, csrs, triggers, state, reconcile).await
+    drive(NAME, &ctx, csrs, triggers, state, reconcile).await
 }
 
 async fn reconcile(csr: Arc<CertificateSigningRequest>, st: Arc<State>) -> Result<Action, Error> {

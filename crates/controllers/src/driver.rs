@@ -24,7 +24,7 @@ use kube::runtime::{applier, watcher, WatchStreamExt};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 
-use crate::Error;
+use crate::{ControllerContext, Error};
 
 /// Watch events of one resource, already applied to its cache. Watch failures are logged and
 /// retried with backoff inside, so the stream carries events only.
@@ -111,13 +111,20 @@ where
 
 type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, Error>> + Send>>;
 
+/// Default reconciles of one controller at a time, as upstream's `--concurrent-*-syncs`
+/// defaults (most are 5).
+pub const DEFAULT_WORKERS: u16 = 5;
+
 /// Reconciles the keys `triggers` yield with `reconcile`, reading each object from `store`,
 /// until every trigger stream ends. A failed reconcile is logged and retried with backoff.
+/// `ctx` gives the controller's worker count (`ControllerContext::workers`, else
+/// [`DEFAULT_WORKERS`]) and the metrics its queue reports to.
 pub async fn drive<K, C, F, Fut>(
     controller: &'static str,
+    ctx: &ControllerContext,
     store: Store<K>,
     triggers: Vec<Triggers<K>>,
-    ctx: Arc<C>,
+    state: Arc<C>,
     reconcile: F,
 ) -> Result<(), Error>
 where
@@ -127,30 +134,49 @@ where
     F: Fn(Arc<K>, Arc<C>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<Action, Error>> + Send + 'static,
 {
-    tracing::info!(controller, "starting controller");
+    let workers = ctx
+        .workers
+        .get(controller)
+        .copied()
+        .unwrap_or(DEFAULT_WORKERS);
+    tracing::info!(controller, workers, "starting controller");
+    let metrics = ctx.metrics.clone();
     let backoff = Arc::new(RetryBackoff::default());
     let on_success = backoff.clone();
-    let queue = stream::select_all(triggers).map(Ok::<_, Infallible>);
+    let queued = metrics.clone();
+    let queue = stream::select_all(triggers)
+        .map(move |r| {
+            queued.queued(
+                controller,
+                format!("{}/{}", r.namespace.as_deref().unwrap_or_default(), r.name),
+            );
+            r
+        })
+        .map(Ok::<_, Infallible>);
     let results = applier(
-        move |obj: Arc<K>, ctx: Arc<C>| -> ReconcileFuture {
+        move |obj: Arc<K>, state: Arc<C>| -> ReconcileFuture {
             let key = key_of(&*obj);
+            metrics.started(controller, key.clone());
             let backoff = on_success.clone();
-            let fut = reconcile(obj, ctx);
+            let metrics = metrics.clone();
+            let fut = reconcile(obj, state);
             Box::pin(async move {
+                let began = std::time::Instant::now();
                 let res = fut.await;
+                metrics.finished(controller, began.elapsed(), res.is_err());
                 if res.is_ok() {
                     backoff.succeeded(&key);
                 }
                 res
             })
         },
-        move |obj: Arc<K>, _err: &Error, _ctx: Arc<C>| {
+        move |obj: Arc<K>, _err: &Error, _state: Arc<C>| {
             Action::requeue(backoff.failed(&key_of(&*obj)))
         },
-        ctx,
+        state,
         store,
         queue,
-        controller::Config::default(),
+        controller::Config::default().concurrency(workers),
     );
     results
         .for_each(|res| {

@@ -23,6 +23,7 @@ pub mod csrsigning;
 pub mod driver;
 pub mod error;
 pub mod informers;
+pub mod metrics;
 pub mod registry;
 pub mod resourcequota;
 pub mod root_ca_cert_publisher;
@@ -78,6 +79,11 @@ pub struct ControllerContext {
     /// The manager's shared informers; without them, [`ControllerContext::informer`] gives
     /// each controller a watch of its own.
     pub shared_informers: Option<Arc<SharedInformers>>,
+    /// Reconciles at a time per controller name (upstream's `--concurrent-*-syncs`); a
+    /// controller not named gets [`driver::DEFAULT_WORKERS`].
+    pub workers: std::collections::HashMap<String, u16>,
+    /// Where the controllers' queues report.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// The cluster CA signs CSRs directly.
@@ -140,6 +146,8 @@ impl ControllerContext {
             cluster_signing_duration: DEFAULT_CLUSTER_SIGNING_DURATION,
             informer_client: None,
             shared_informers: None,
+            workers: Default::default(),
+            metrics: Default::default(),
         }
     }
 }

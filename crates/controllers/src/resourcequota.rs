@@ -140,7 +140,7 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
         secrets,
         controllers,
     });
-    drive(NAME, quotas, triggers, state, reconcile).await
+    drive(NAME, &ctx, quotas, triggers, state, reconcile).await
 }
 
 /// The namespace's objects of one kind as JSON.

@@ -96,7 +96,7 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
         config_maps,
         ca_pem: ctx.ca_pem.clone(),
     });
-    drive(NAME, namespaces, triggers, state, reconcile).await
+    drive(NAME, &ctx, namespaces, triggers, state, reconcile).await
 }
 
 async fn reconcile(ns: Arc<Namespace>, st: Arc<State>) -> Result<Action, Error> {

@@ -73,7 +73,7 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
         }),
     ];
     let state = Arc::new(State { client, accounts });
-    drive(NAME, namespaces, triggers, state, reconcile).await
+    drive(NAME, &ctx, namespaces, triggers, state, reconcile).await
 }
 
 async fn reconcile(ns: Arc<Namespace>, st: Arc<State>) -> Result<Action, Error> {

@@ -194,7 +194,7 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
         tokens,
         ca_pem: ctx.ca_pem.clone().into_bytes(),
     });
-    drive(NAME, secrets, triggers, state, reconcile).await
+    drive(NAME, &ctx, secrets, triggers, state, reconcile).await
 }
 
 /// The Secret's account: from the cache, or (on a miss or a uid mismatch, as the cache may lag

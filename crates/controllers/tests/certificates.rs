@@ -337,7 +337,7 @@ async fn kubelet_client_csr_is_approved_after_access_review_and_signed() -> Test
     let reviewer = FixedReviewer::new(true);
     let _approving = Running::spawn(csrapproving::run_with_reviewer(
         approval_falls_back_to_status(c.client.clone()),
-        c.client.clone(),
+        Arc::new(ControllerContext::new(CA_PEM)),
         reviewer.clone(),
     ));
     let api = Api::<CertificateSigningRequest>::all(c.client.clone());
@@ -391,7 +391,7 @@ async fn refused_access_review_leaves_the_csr_pending() -> TestResult {
     let reviewer = FixedReviewer::new(false);
     let _approving = Running::spawn(csrapproving::run_with_reviewer(
         approval_falls_back_to_status(c.client.clone()),
-        c.client.clone(),
+        Arc::new(ControllerContext::new(CA_PEM)),
         reviewer.clone(),
     ));
     let api = Api::<CertificateSigningRequest>::all(c.client.clone());
