@@ -14,10 +14,12 @@
 //! - [`clusterrole_aggregation`]: rules of aggregated ClusterRoles;
 //! - [`csrapproving`]: approves kubelet client CSRs after a SubjectAccessReview;
 //! - [`csrsigning`]: signs approved CSRs of the built-in signers;
+//! - [`cronjob`]: Jobs from CronJobs at their cron schedule's times, history limits;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
 pub mod clusterrole_aggregation;
+pub mod cronjob;
 pub mod csrapproving;
 pub mod csrsigning;
 pub mod driver;
