@@ -14,6 +14,7 @@
 //! - [`clusterrole_aggregation`]: rules of aggregated ClusterRoles;
 //! - [`csrapproving`]: approves kubelet client CSRs after a SubjectAccessReview;
 //! - [`csrsigning`]: signs approved CSRs of the built-in signers;
+//! - [`endpointslice`]: EndpointSlices of every selector Service, from the pods it selects;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
@@ -21,6 +22,7 @@ pub mod clusterrole_aggregation;
 pub mod csrapproving;
 pub mod csrsigning;
 pub mod driver;
+pub mod endpointslice;
 pub mod error;
 pub mod informers;
 pub mod metrics;
