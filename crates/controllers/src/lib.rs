@@ -15,6 +15,7 @@
 //! - [`csrapproving`]: approves kubelet client CSRs after a SubjectAccessReview;
 //! - [`csrsigning`]: signs approved CSRs of the built-in signers;
 //! - [`endpointslice`]: EndpointSlices of every selector Service, from the pods it selects;
+//! - [`endpoints`]: the v1 Endpoints of every selector Service;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
@@ -22,6 +23,7 @@ pub mod clusterrole_aggregation;
 pub mod csrapproving;
 pub mod csrsigning;
 pub mod driver;
+pub mod endpoints;
 pub mod endpointslice;
 pub mod error;
 pub mod informers;

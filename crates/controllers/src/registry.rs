@@ -13,7 +13,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::{
-    clusterrole_aggregation, csrapproving, csrsigning, endpointslice, resourcequota,
+    clusterrole_aggregation, csrapproving, csrsigning, endpoints, endpointslice, resourcequota,
     root_ca_cert_publisher, serviceaccount, serviceaccount_token, ControllerContext, Error,
 };
 
@@ -93,6 +93,13 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "endpointslice-controller",
         start: |c, x| Box::pin(endpointslice::run(c, x)),
+    },
+    Registration {
+        name: endpoints::NAME,
+        aliases: &["endpoints-controller"],
+        disabled_by_default: false,
+        service_account: "endpoint-controller",
+        start: |c, x| Box::pin(endpoints::run(c, x)),
     },
 ];
 
@@ -275,6 +282,7 @@ mod tests {
             csrapproving::NAME,
             csrsigning::NAME,
             endpointslice::NAME,
+            endpoints::NAME,
         ];
         let no_signing: Vec<&str> = all.iter().copied().filter(|n| *n != "csrsigning").collect();
         let cases: &[(&str, &[&str])] = &[
