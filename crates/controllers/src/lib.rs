@@ -16,6 +16,7 @@
 //! - [`csrsigning`]: signs approved CSRs of the built-in signers;
 //! - [`endpointslice`]: EndpointSlices of every selector Service, from the pods it selects;
 //! - [`endpoints`]: the v1 Endpoints of every selector Service;
+//! - [`endpointslicemirroring`]: EndpointSlices mirroring custom Endpoints of selectorless Services;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
@@ -25,6 +26,7 @@ pub mod csrsigning;
 pub mod driver;
 pub mod endpoints;
 pub mod endpointslice;
+pub mod endpointslicemirroring;
 pub mod error;
 pub mod informers;
 pub mod metrics;

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::{
-    clusterrole_aggregation, csrapproving, csrsigning, endpoints, endpointslice, resourcequota,
-    root_ca_cert_publisher, serviceaccount, serviceaccount_token, ControllerContext, Error,
+    clusterrole_aggregation, csrapproving, csrsigning, endpoints, endpointslice,
+    endpointslicemirroring, resourcequota, root_ca_cert_publisher, serviceaccount,
+    serviceaccount_token, ControllerContext, Error,
 };
 
 /// Starts a controller: the future runs it until its watches end.
@@ -100,6 +101,13 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "endpoint-controller",
         start: |c, x| Box::pin(endpoints::run(c, x)),
+    },
+    Registration {
+        name: endpointslicemirroring::NAME,
+        aliases: &["endpointslice-mirroring-controller"],
+        disabled_by_default: false,
+        service_account: "endpointslicemirroring-controller",
+        start: |c, x| Box::pin(endpointslicemirroring::run(c, x)),
     },
 ];
 
@@ -283,6 +291,7 @@ mod tests {
             csrsigning::NAME,
             endpointslice::NAME,
             endpoints::NAME,
+            endpointslicemirroring::NAME,
         ];
         let no_signing: Vec<&str> = all.iter().copied().filter(|n| *n != "csrsigning").collect();
         let cases: &[(&str, &[&str])] = &[

@@ -308,3 +308,46 @@ async fn publish_not_ready_addresses_marks_every_pod_ready() -> TestResult {
     .await;
     Ok(())
 }
+
+#[tokio::test]
+async fn selectorless_service_with_manual_endpoints_gets_a_mirrored_slice() -> TestResult {
+    let c = cluster().await?;
+    let _ctl = start(
+        &c.client,
+        ControllerContext::new(CA_PEM),
+        "endpointslice,endpointslice-mirroring",
+    );
+    create_service(
+        &c.client,
+        "ext",
+        json!({"ports": [{"name": "http", "port": 80}]}),
+    )
+    .await?;
+    let ep: k8s_openapi::api::core::v1::Endpoints = serde_json::from_value(json!({
+        "metadata": {"name": "ext"},
+        "subsets": [{"addresses": [{"ip": "192.0.2.10"}], "notReadyAddresses": [{"ip": "192.0.2.11"}],
+            "ports": [{"name": "http", "port": 8080}]}]}))?;
+    Api::<k8s_openapi::api::core::v1::Endpoints>::namespaced(c.client.clone(), NS)
+        .create(&PostParams::default(), &ep)
+        .await?;
+    let want: Conditions = [
+        ("192.0.2.10".to_string(), (true, true, false)),
+        ("192.0.2.11".to_string(), (false, false, false)),
+    ]
+    .into();
+    let slices = slices_where(&c.client, "ext", "a mirrored slice", |s| {
+        conditions(s) == want
+    })
+    .await;
+    assert_eq!(slices.len(), 1);
+    let labels = slices[0].metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels["endpointslice.kubernetes.io/managed-by"],
+        "endpointslicemirroring-controller.k8s.io"
+    );
+    assert_eq!(
+        slices[0].ports.clone().unwrap_or_default()[0].port,
+        Some(8080)
+    );
+    Ok(())
+}
