@@ -15,6 +15,9 @@
 //! - [`csrapproving`]: approves kubelet client CSRs after a SubjectAccessReview;
 //! - [`csrsigning`]: signs approved CSRs of the built-in signers;
 //! - [`cronjob`]: Jobs from CronJobs at their cron schedule's times, history limits;
+//! - [`endpointslice`]: EndpointSlices of every selector Service, from the pods it selects;
+//! - [`endpoints`]: the v1 Endpoints of every selector Service;
+//! - [`endpointslicemirroring`]: EndpointSlices mirroring custom Endpoints of selectorless Services;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
@@ -23,6 +26,9 @@ pub mod cronjob;
 pub mod csrapproving;
 pub mod csrsigning;
 pub mod driver;
+pub mod endpoints;
+pub mod endpointslice;
+pub mod endpointslicemirroring;
 pub mod error;
 pub mod informers;
 pub mod metrics;

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::{
-    clusterrole_aggregation, cronjob, csrapproving, csrsigning, resourcequota,
-    root_ca_cert_publisher, serviceaccount, serviceaccount_token, ControllerContext, Error,
+    clusterrole_aggregation, cronjob, csrapproving, csrsigning, endpoints, endpointslice,
+    endpointslicemirroring, resourcequota, root_ca_cert_publisher, serviceaccount,
+    serviceaccount_token, ControllerContext, Error,
 };
 
 /// Starts a controller: the future runs it until its watches end.
@@ -93,6 +94,27 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "cronjob-controller",
         start: |c, x| Box::pin(cronjob::run(c, x)),
+    },
+    Registration {
+        name: endpointslice::NAME,
+        aliases: &["endpointslice-controller"],
+        disabled_by_default: false,
+        service_account: "endpointslice-controller",
+        start: |c, x| Box::pin(endpointslice::run(c, x)),
+    },
+    Registration {
+        name: endpoints::NAME,
+        aliases: &["endpoints-controller"],
+        disabled_by_default: false,
+        service_account: "endpoint-controller",
+        start: |c, x| Box::pin(endpoints::run(c, x)),
+    },
+    Registration {
+        name: endpointslicemirroring::NAME,
+        aliases: &["endpointslice-mirroring-controller"],
+        disabled_by_default: false,
+        service_account: "endpointslicemirroring-controller",
+        start: |c, x| Box::pin(endpointslicemirroring::run(c, x)),
     },
 ];
 
@@ -266,23 +288,19 @@ mod tests {
 
     #[test]
     fn selection_follows_upstreams_rules() {
-        let all = [
-            serviceaccount::NAME,
-            serviceaccount_token::NAME,
-            root_ca_cert_publisher::NAME,
-            clusterrole_aggregation::NAME,
-            resourcequota::NAME,
-            csrapproving::NAME,
-            csrsigning::NAME,
-            cronjob::NAME,
-        ];
+        // Every controller `*` turns on: those not disabled by default.
+        let all: Vec<&str> = REGISTRY
+            .iter()
+            .filter(|r| !r.disabled_by_default)
+            .map(|r| r.name)
+            .collect();
         let without_signing: Vec<&str> = all
             .iter()
             .copied()
             .filter(|n| *n != csrsigning::NAME)
             .collect();
         let cases: &[(&str, &[&str])] = &[
-            ("*", &all),
+            ("*", all.as_slice()),
             ("", &[]),
             ("csrsigning", &["csrsigning"]),
             ("*,-csrsigning", without_signing.as_slice()),
