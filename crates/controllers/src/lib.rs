@@ -14,6 +14,8 @@
 //! - [`clusterrole_aggregation`]: rules of aggregated ClusterRoles;
 //! - [`csrapproving`]: approves kubelet client CSRs after a SubjectAccessReview;
 //! - [`csrsigning`]: signs approved CSRs of the built-in signers;
+//! - [`nodelifecycle`]: node health from heartbeats and leases, condition and NoExecute taints;
+//! - [`tainteviction`]: deletes pods from NoExecute-tainted nodes they do not tolerate;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
@@ -24,11 +26,13 @@ pub mod driver;
 pub mod error;
 pub mod informers;
 pub mod metrics;
+pub mod nodelifecycle;
 pub mod registry;
 pub mod resourcequota;
 pub mod root_ca_cert_publisher;
 pub mod serviceaccount;
 pub mod serviceaccount_token;
+pub mod tainteviction;
 
 use std::fmt;
 use std::sync::Arc;
@@ -84,6 +88,8 @@ pub struct ControllerContext {
     pub workers: std::collections::HashMap<String, u16>,
     /// Where the controllers' queues report.
     pub metrics: Arc<metrics::Metrics>,
+    /// `node-lifecycle`'s settings (upstream's `--node-monitor-grace-period` and others).
+    pub node_lifecycle: nodelifecycle::NodeLifecycleConfig,
 }
 
 /// The cluster CA signs CSRs directly.
@@ -148,6 +154,7 @@ impl ControllerContext {
             shared_informers: None,
             workers: Default::default(),
             metrics: Default::default(),
+            node_lifecycle: Default::default(),
         }
     }
 }

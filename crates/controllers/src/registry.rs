@@ -13,8 +13,9 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::{
-    clusterrole_aggregation, csrapproving, csrsigning, resourcequota, root_ca_cert_publisher,
-    serviceaccount, serviceaccount_token, ControllerContext, Error,
+    clusterrole_aggregation, csrapproving, csrsigning, nodelifecycle, resourcequota,
+    root_ca_cert_publisher, serviceaccount, serviceaccount_token, tainteviction, ControllerContext,
+    Error,
 };
 
 /// Starts a controller: the future runs it until its watches end.
@@ -86,6 +87,20 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "certificate-controller",
         start: |c, x| Box::pin(csrsigning::run(c, x)),
+    },
+    Registration {
+        name: nodelifecycle::NAME,
+        aliases: &["node-lifecycle-controller"],
+        disabled_by_default: false,
+        service_account: "node-controller",
+        start: |c, x| Box::pin(nodelifecycle::run(c, x)),
+    },
+    Registration {
+        name: tainteviction::NAME,
+        aliases: &[],
+        disabled_by_default: false,
+        service_account: "node-controller",
+        start: |c, x| Box::pin(tainteviction::run(c, x)),
     },
 ];
 
@@ -267,17 +282,27 @@ mod tests {
             resourcequota::NAME,
             csrapproving::NAME,
             csrsigning::NAME,
+            nodelifecycle::NAME,
+            tainteviction::NAME,
         ];
+        let no_signing: Vec<&str> = all
+            .iter()
+            .copied()
+            .filter(|n| *n != csrsigning::NAME)
+            .collect();
         let cases: &[(&str, &[&str])] = &[
             ("*", &all),
             ("", &[]),
             ("csrsigning", &["csrsigning"]),
-            ("*,-csrsigning", &all[..6]),
-            ("-csrsigning,*", &all[..6]),
+            ("*,-csrsigning", &no_signing),
+            ("-csrsigning,*", &no_signing),
             ("csrsigning,-csrsigning", &["csrsigning"]),
             ("-csrsigning,csrsigning", &[]),
             ("serviceaccount-controller", &["serviceaccount"]),
-            ("*,-certificatesigningrequest-signing-controller", &all[..6]),
+            (
+                "*,-certificatesigningrequest-signing-controller",
+                &no_signing,
+            ),
             (
                 " serviceaccount , root-ca-cert-publisher ",
                 &["serviceaccount", "root-ca-cert-publisher"],
