@@ -14,6 +14,7 @@
 //! - [`clusterrole_aggregation`]: rules of aggregated ClusterRoles;
 //! - [`csrapproving`]: approves kubelet client CSRs after a SubjectAccessReview;
 //! - [`csrsigning`]: signs approved CSRs of the built-in signers;
+//! - [`nodeipam`]: a pod CIDR for every node from the cluster CIDR;
 //! - [`nodelifecycle`]: node health from heartbeats and leases, condition and NoExecute taints;
 //! - [`tainteviction`]: deletes pods from NoExecute-tainted nodes they do not tolerate;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
@@ -26,6 +27,7 @@ pub mod driver;
 pub mod error;
 pub mod informers;
 pub mod metrics;
+pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod registry;
 pub mod resourcequota;
@@ -90,6 +92,8 @@ pub struct ControllerContext {
     pub metrics: Arc<metrics::Metrics>,
     /// `node-lifecycle`'s settings (upstream's `--node-monitor-grace-period` and others).
     pub node_lifecycle: nodelifecycle::NodeLifecycleConfig,
+    /// `node-ipam`'s settings (upstream's `--cluster-cidr`, `--node-cidr-mask-size-*`).
+    pub node_ipam: nodeipam::NodeIpamConfig,
 }
 
 /// The cluster CA signs CSRs directly.
@@ -155,6 +159,7 @@ impl ControllerContext {
             workers: Default::default(),
             metrics: Default::default(),
             node_lifecycle: Default::default(),
+            node_ipam: Default::default(),
         }
     }
 }

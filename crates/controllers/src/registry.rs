@@ -13,7 +13,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::{
-    clusterrole_aggregation, csrapproving, csrsigning, nodelifecycle, resourcequota,
+    clusterrole_aggregation, csrapproving, csrsigning, nodeipam, nodelifecycle, resourcequota,
     root_ca_cert_publisher, serviceaccount, serviceaccount_token, tainteviction, ControllerContext,
     Error,
 };
@@ -101,6 +101,13 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "node-controller",
         start: |c, x| Box::pin(tainteviction::run(c, x)),
+    },
+    Registration {
+        name: nodeipam::NAME,
+        aliases: &["node-ipam-controller"],
+        disabled_by_default: false,
+        service_account: "node-controller",
+        start: |c, x| Box::pin(nodeipam::run(c, x)),
     },
 ];
 
@@ -284,6 +291,7 @@ mod tests {
             csrsigning::NAME,
             nodelifecycle::NAME,
             tainteviction::NAME,
+            nodeipam::NAME,
         ];
         let no_signing: Vec<&str> = all
             .iter()
