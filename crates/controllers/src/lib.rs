@@ -17,6 +17,7 @@
 //! - [`nodeipam`]: a pod CIDR for every node from the cluster CIDR;
 //! - [`nodelifecycle`]: node health from heartbeats and leases, condition and NoExecute taints;
 //! - [`tainteviction`]: deletes pods from NoExecute-tainted nodes they do not tolerate;
+//! - [`podgc`]: force-deletes terminated, orphaned and stuck terminating pods;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
@@ -29,6 +30,7 @@ pub mod informers;
 pub mod metrics;
 pub mod nodeipam;
 pub mod nodelifecycle;
+pub mod podgc;
 pub mod registry;
 pub mod resourcequota;
 pub mod root_ca_cert_publisher;
@@ -94,6 +96,8 @@ pub struct ControllerContext {
     pub node_lifecycle: nodelifecycle::NodeLifecycleConfig,
     /// `node-ipam`'s settings (upstream's `--cluster-cidr`, `--node-cidr-mask-size-*`).
     pub node_ipam: nodeipam::NodeIpamConfig,
+    /// `pod-garbage-collector`'s settings (upstream's `--terminated-pod-gc-threshold`).
+    pub pod_gc: podgc::PodGcConfig,
 }
 
 /// The cluster CA signs CSRs directly.
@@ -160,6 +164,7 @@ impl ControllerContext {
             metrics: Default::default(),
             node_lifecycle: Default::default(),
             node_ipam: Default::default(),
+            pod_gc: Default::default(),
         }
     }
 }

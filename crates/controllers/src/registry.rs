@@ -13,9 +13,9 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::{
-    clusterrole_aggregation, csrapproving, csrsigning, nodeipam, nodelifecycle, resourcequota,
-    root_ca_cert_publisher, serviceaccount, serviceaccount_token, tainteviction, ControllerContext,
-    Error,
+    clusterrole_aggregation, csrapproving, csrsigning, nodeipam, nodelifecycle, podgc,
+    resourcequota, root_ca_cert_publisher, serviceaccount, serviceaccount_token, tainteviction,
+    ControllerContext, Error,
 };
 
 /// Starts a controller: the future runs it until its watches end.
@@ -108,6 +108,13 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "node-controller",
         start: |c, x| Box::pin(nodeipam::run(c, x)),
+    },
+    Registration {
+        name: podgc::NAME,
+        aliases: &["pod-garbage-collector-controller"],
+        disabled_by_default: false,
+        service_account: "pod-garbage-collector",
+        start: |c, x| Box::pin(podgc::run(c, x)),
     },
 ];
 
@@ -292,6 +299,7 @@ mod tests {
             nodelifecycle::NAME,
             tainteviction::NAME,
             nodeipam::NAME,
+            podgc::NAME,
         ];
         let no_signing: Vec<&str> = all
             .iter()
