@@ -18,6 +18,7 @@
 //! - [`nodelifecycle`]: node health from heartbeats and leases, condition and NoExecute taints;
 //! - [`tainteviction`]: deletes pods from NoExecute-tainted nodes they do not tolerate;
 //! - [`podgc`]: force-deletes terminated, orphaned and stuck terminating pods;
+//! - [`ttlafterfinished`]: deletes finished Jobs after `ttlSecondsAfterFinished`;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
@@ -37,6 +38,7 @@ pub mod root_ca_cert_publisher;
 pub mod serviceaccount;
 pub mod serviceaccount_token;
 pub mod tainteviction;
+pub mod ttlafterfinished;
 
 use std::fmt;
 use std::sync::Arc;

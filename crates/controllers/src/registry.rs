@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use crate::{
     clusterrole_aggregation, csrapproving, csrsigning, nodeipam, nodelifecycle, podgc,
     resourcequota, root_ca_cert_publisher, serviceaccount, serviceaccount_token, tainteviction,
-    ControllerContext, Error,
+    ttlafterfinished, ControllerContext, Error,
 };
 
 /// Starts a controller: the future runs it until its watches end.
@@ -115,6 +115,13 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "pod-garbage-collector",
         start: |c, x| Box::pin(podgc::run(c, x)),
+    },
+    Registration {
+        name: ttlafterfinished::NAME,
+        aliases: &["ttl-after-finished-controller"],
+        disabled_by_default: false,
+        service_account: "ttl-after-finished-controller",
+        start: |c, x| Box::pin(ttlafterfinished::run(c, x)),
     },
 ];
 
@@ -300,6 +307,7 @@ mod tests {
             tainteviction::NAME,
             nodeipam::NAME,
             podgc::NAME,
+            ttlafterfinished::NAME,
         ];
         let no_signing: Vec<&str> = all
             .iter()
