@@ -18,6 +18,11 @@
 //! - [`endpointslice`]: EndpointSlices of every selector Service, from the pods it selects;
 //! - [`endpoints`]: the v1 Endpoints of every selector Service;
 //! - [`endpointslicemirroring`]: EndpointSlices mirroring custom Endpoints of selectorless Services;
+//! - [`nodeipam`]: a pod CIDR for every node from the cluster CIDR;
+//! - [`nodelifecycle`]: node health from heartbeats and leases, condition and NoExecute taints;
+//! - [`tainteviction`]: deletes pods from NoExecute-tainted nodes they do not tolerate;
+//! - [`podgc`]: force-deletes terminated, orphaned and stuck terminating pods;
+//! - [`ttlafterfinished`]: deletes finished Jobs after `ttlSecondsAfterFinished`;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
@@ -32,11 +37,16 @@ pub mod endpointslicemirroring;
 pub mod error;
 pub mod informers;
 pub mod metrics;
+pub mod nodeipam;
+pub mod nodelifecycle;
+pub mod podgc;
 pub mod registry;
 pub mod resourcequota;
 pub mod root_ca_cert_publisher;
 pub mod serviceaccount;
 pub mod serviceaccount_token;
+pub mod tainteviction;
+pub mod ttlafterfinished;
 
 use std::fmt;
 use std::sync::Arc;
@@ -92,6 +102,12 @@ pub struct ControllerContext {
     pub workers: std::collections::HashMap<String, u16>,
     /// Where the controllers' queues report.
     pub metrics: Arc<metrics::Metrics>,
+    /// `node-lifecycle`'s settings (upstream's `--node-monitor-grace-period` and others).
+    pub node_lifecycle: nodelifecycle::NodeLifecycleConfig,
+    /// `node-ipam`'s settings (upstream's `--cluster-cidr`, `--node-cidr-mask-size-*`).
+    pub node_ipam: nodeipam::NodeIpamConfig,
+    /// `pod-garbage-collector`'s settings (upstream's `--terminated-pod-gc-threshold`).
+    pub pod_gc: podgc::PodGcConfig,
 }
 
 /// The cluster CA signs CSRs directly.
@@ -156,6 +172,9 @@ impl ControllerContext {
             shared_informers: None,
             workers: Default::default(),
             metrics: Default::default(),
+            node_lifecycle: Default::default(),
+            node_ipam: Default::default(),
+            pod_gc: Default::default(),
         }
     }
 }

@@ -14,8 +14,9 @@ use futures::future::BoxFuture;
 
 use crate::{
     clusterrole_aggregation, cronjob, csrapproving, csrsigning, endpoints, endpointslice,
-    endpointslicemirroring, resourcequota, root_ca_cert_publisher, serviceaccount,
-    serviceaccount_token, ControllerContext, Error,
+    endpointslicemirroring, nodeipam, nodelifecycle, podgc, resourcequota, root_ca_cert_publisher,
+    serviceaccount, serviceaccount_token, tainteviction, ttlafterfinished, ControllerContext,
+    Error,
 };
 
 /// Starts a controller: the future runs it until its watches end.
@@ -115,6 +116,41 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "endpointslicemirroring-controller",
         start: |c, x| Box::pin(endpointslicemirroring::run(c, x)),
+    },
+    Registration {
+        name: nodelifecycle::NAME,
+        aliases: &["node-lifecycle-controller"],
+        disabled_by_default: false,
+        service_account: "node-controller",
+        start: |c, x| Box::pin(nodelifecycle::run(c, x)),
+    },
+    Registration {
+        name: tainteviction::NAME,
+        aliases: &[],
+        disabled_by_default: false,
+        service_account: "node-controller",
+        start: |c, x| Box::pin(tainteviction::run(c, x)),
+    },
+    Registration {
+        name: nodeipam::NAME,
+        aliases: &["node-ipam-controller"],
+        disabled_by_default: false,
+        service_account: "node-controller",
+        start: |c, x| Box::pin(nodeipam::run(c, x)),
+    },
+    Registration {
+        name: podgc::NAME,
+        aliases: &["pod-garbage-collector-controller"],
+        disabled_by_default: false,
+        service_account: "pod-garbage-collector",
+        start: |c, x| Box::pin(podgc::run(c, x)),
+    },
+    Registration {
+        name: ttlafterfinished::NAME,
+        aliases: &["ttl-after-finished-controller"],
+        disabled_by_default: false,
+        service_account: "ttl-after-finished-controller",
+        start: |c, x| Box::pin(ttlafterfinished::run(c, x)),
     },
 ];
 
