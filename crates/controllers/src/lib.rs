@@ -14,16 +14,22 @@
 //! - [`clusterrole_aggregation`]: rules of aggregated ClusterRoles;
 //! - [`csrapproving`]: approves kubelet client CSRs after a SubjectAccessReview;
 //! - [`csrsigning`]: signs approved CSRs of the built-in signers;
+//! - [`garbagecollector`]: deletes dependents whose owners are gone, carries out background,
+//!   foreground and orphan propagation ([`discovery`] finds every resource);
+//! - [`namespace`]: empties a terminating namespace of all content, then finalizes it;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
 pub mod clusterrole_aggregation;
 pub mod csrapproving;
 pub mod csrsigning;
+pub mod discovery;
 pub mod driver;
 pub mod error;
+pub mod garbagecollector;
 pub mod informers;
 pub mod metrics;
+pub mod namespace;
 pub mod registry;
 pub mod resourcequota;
 pub mod root_ca_cert_publisher;
