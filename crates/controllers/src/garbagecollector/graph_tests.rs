@@ -105,14 +105,7 @@ fn precheck_follows_attempt_to_delete_item() {
         blocking: blocking.iter().map(|(u, d)| (u.to_string(), *d)).collect(),
     };
     let fg = deleting(obj("x", &[]), &[FOREGROUND_FINALIZER]);
-    type Case<'a> = (
-        &'a str,
-        &'a ObjectInfo,
-        Vec<(String, OwnerState)>,
-        &'a DependentsView,
-        Decision,
-    );
-    let cases: Vec<Case> = vec![
+    let cases: Vec<(&str, ObjectInfo, DependentsView, Precheck)> = vec![
         (
             "foreground, nothing blocks",
             fg.clone(),
@@ -172,13 +165,14 @@ fn decisions_follow_classify_references() {
     let s = |v: &[(&str, OwnerState)]| -> Vec<(String, OwnerState)> {
         v.iter().map(|(u, st)| (u.to_string(), *st)).collect()
     };
-    let cases: Vec<(
-        &str,
-        &ObjectInfo,
+    type Case<'a> = (
+        &'a str,
+        &'a ObjectInfo,
         Vec<(String, OwnerState)>,
-        &DependentsView,
+        &'a DependentsView,
         Decision,
-    )> = vec![
+    );
+    let cases: Vec<Case> = vec![
         (
             "one solid owner",
             &plain,
