@@ -10,8 +10,9 @@
 //! (`NamespaceContentRemaining`, `NamespaceFinalizersRemaining`, and the failure conditions,
 //! with upstream's reasons and messages, see [`deletion`]), and the namespace is looked at again
 //! after half the estimated time (pods' grace periods, 15 s for finalizers) plus a second. Once
-//! nothing remains, `kubernetes` is removed through `namespaces/{name}/finalize`, and the API
-//! server deletes the namespace when no finalizer is left.
+//! nothing remains, `kubernetes` is removed through `namespaces/{name}/finalize`; with no
+//! finalizer left the namespace is then deleted (see [`delete_if_released`] for why the
+//! controller does this rather than the API server alone).
 //!
 //! A partial discovery failure is reported (`NamespaceDeletionDiscoveryFailure`) and the
 //! namespace is not finalized until discovery is complete, since unlisted content could be
@@ -24,7 +25,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{DeleteParams, DynamicObject, ListParams, PostParams, PropagationPolicy};
+use kube::api::{
+    DeleteParams, DynamicObject, ListParams, PostParams, Preconditions, PropagationPolicy,
+};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, ResourceExt};
@@ -140,15 +143,43 @@ async fn finalize(api: &Api<Namespace>, mut ns: Namespace) -> Result<(), Failure
         .replace_subresource::<Namespace>("finalize", &name, &PostParams::default(), &ns)
         .await
     {
-        Ok(_) => {
+        Ok(done) => {
             tracing::info!(
                 controller = NAME,
                 namespace = name,
                 "namespace emptied and finalized"
             );
-            Ok(())
+            delete_if_released(api, &done).await
         }
         Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes a finalized namespace that has no finalizer left, if it still exists. Upstream's
+/// API server deletes it as part of the finalize update (`ShouldDeleteNamespaceDuringUpdate`);
+/// rkube's does so only when a `metadata.finalizers` entry goes, so the controller finishes the
+/// job as upstream's did with `deleteNamespaceWhenDone` (a uid precondition keeps a namespace
+/// of the same name made since from being touched).
+async fn delete_if_released(api: &Api<Namespace>, ns: &Namespace) -> Result<(), Failure> {
+    let spec_done = ns
+        .spec
+        .as_ref()
+        .and_then(|s| s.finalizers.as_ref())
+        .is_none_or(Vec::is_empty);
+    if !spec_done || !ns.finalizers().is_empty() {
+        return Ok(());
+    }
+    let dp = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: ns.uid(),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    match api.delete(&ns.name_any(), &dp).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) || is_conflict(&e) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }
