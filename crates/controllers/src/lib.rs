@@ -23,6 +23,9 @@
 //! - [`tainteviction`]: deletes pods from NoExecute-tainted nodes they do not tolerate;
 //! - [`podgc`]: force-deletes terminated, orphaned and stuck terminating pods;
 //! - [`ttlafterfinished`]: deletes finished Jobs after `ttlSecondsAfterFinished`;
+//! - [`garbagecollector`]: deletes dependents whose owners are gone, carries out background,
+//!   foreground and orphan propagation ([`discovery`] finds every resource);
+//! - [`namespace`]: empties a terminating namespace of all content, then finalizes it;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
@@ -30,13 +33,16 @@ pub mod clusterrole_aggregation;
 pub mod cronjob;
 pub mod csrapproving;
 pub mod csrsigning;
+pub mod discovery;
 pub mod driver;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod endpointslicemirroring;
 pub mod error;
+pub mod garbagecollector;
 pub mod informers;
 pub mod metrics;
+pub mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod podgc;

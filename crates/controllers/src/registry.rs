@@ -14,9 +14,9 @@ use futures::future::BoxFuture;
 
 use crate::{
     clusterrole_aggregation, cronjob, csrapproving, csrsigning, endpoints, endpointslice,
-    endpointslicemirroring, nodeipam, nodelifecycle, podgc, resourcequota, root_ca_cert_publisher,
-    serviceaccount, serviceaccount_token, tainteviction, ttlafterfinished, ControllerContext,
-    Error,
+    endpointslicemirroring, garbagecollector, namespace, nodeipam, nodelifecycle, podgc,
+    resourcequota, root_ca_cert_publisher, serviceaccount, serviceaccount_token, tainteviction,
+    ttlafterfinished, ControllerContext, Error,
 };
 
 /// Starts a controller: the future runs it until its watches end.
@@ -151,6 +151,20 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "ttl-after-finished-controller",
         start: |c, x| Box::pin(ttlafterfinished::run(c, x)),
+    },
+    Registration {
+        name: garbagecollector::NAME,
+        aliases: &["garbage-collector-controller"],
+        disabled_by_default: false,
+        service_account: "generic-garbage-collector",
+        start: |c, x| Box::pin(garbagecollector::run(c, x)),
+    },
+    Registration {
+        name: namespace::NAME,
+        aliases: &["namespace-controller"],
+        disabled_by_default: false,
+        service_account: "namespace-controller",
+        start: |c, x| Box::pin(namespace::run(c, x)),
     },
 ];
 
