@@ -46,6 +46,35 @@ async fn finalizers_hold_an_object_until_removed() {
 }
 
 #[tokio::test]
+async fn finalizing_a_terminating_namespace_deletes_it() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let t = TestServer::start().await;
+    let api: Api<Namespace> = Api::all(t.client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "fin"}})).expect("ns");
+    api.create(&PostParams::default(), &ns)
+        .await
+        .expect("create");
+    api.delete("fin", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let mut held = api.get("fin").await.expect("held by spec.finalizers");
+    assert_eq!(
+        held.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Terminating")
+    );
+    // A status update of the terminating namespace does not delete it.
+    api.replace_status("fin", &PostParams::default(), &held)
+        .await
+        .expect("status update");
+    api.get("fin").await.expect("still held");
+    held.spec.get_or_insert_with(Default::default).finalizers = Some(vec![]);
+    api.replace_subresource::<Namespace>("finalize", "fin", &PostParams::default(), &held)
+        .await
+        .expect("finalize");
+    assert_eq!(code(api.get("fin").await.expect_err("gone")), 404);
+}
+
+#[tokio::test]
 async fn scheduled_pods_are_deleted_gracefully_and_unscheduled_ones_at_once() {
     let t = TestServer::start().await;
     let api: Api<Pod> = Api::namespaced(t.client.clone(), "default");

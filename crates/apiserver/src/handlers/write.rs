@@ -325,16 +325,21 @@ fn unchanged(new: &Value, old: &Value) -> bool {
 /// An update that removes the last finalizer of an object already being deleted (with no
 /// grace period left) deletes it, as upstream's `ShouldDeleteDuringUpdate`.
 fn should_delete_during_update(new: &Value, old: &Value) -> bool {
-    let finalizers = |v: &Value| {
-        v.pointer("/metadata/finalizers")
+    // Upstream's `ShouldDeleteDuringUpdate`: no finalizers left on an object already being
+    // deleted with no grace left; a namespace also needs its `spec.finalizers` empty
+    // (`ShouldDeleteNamespaceDuringUpdate`), so the finalize subresource deletes it.
+    let empty = |v: &Value, at: &str| {
+        v.pointer(at)
             .and_then(Value::as_array)
-            .map_or(0, Vec::len)
+            .is_none_or(Vec::is_empty)
     };
-    finalizers(new) == 0
-        && finalizers(old) > 0
+    let namespace = new.get("kind").and_then(Value::as_str) == Some("Namespace")
+        && new.get("apiVersion").and_then(Value::as_str) == Some("v1");
+    empty(new, "/metadata/finalizers")
         && old.pointer("/metadata/deletionTimestamp").is_some()
         && old
             .pointer("/metadata/deletionGracePeriodSeconds")
             .and_then(Value::as_i64)
-            == Some(0)
+            .is_none_or(|g| g == 0)
+        && (!namespace || empty(new, "/spec/finalizers"))
 }

@@ -11,8 +11,7 @@
 //! with upstream's reasons and messages, see [`deletion`]), and the namespace is looked at again
 //! after half the estimated time (pods' grace periods, 15 s for finalizers) plus a second. Once
 //! nothing remains, `kubernetes` is removed through `namespaces/{name}/finalize`; with no
-//! finalizer left the namespace is then deleted (see [`delete_if_released`] for why the
-//! controller does this rather than the API server alone).
+//! finalizer left, the API server deletes the namespace in that update, as upstream's.
 //!
 //! A partial discovery failure is reported (`NamespaceDeletionDiscoveryFailure`) and the
 //! namespace is not finalized until discovery is complete, since unlisted content could be
@@ -25,9 +24,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{
-    DeleteParams, DynamicObject, ListParams, PostParams, Preconditions, PropagationPolicy,
-};
+use kube::api::{DeleteParams, DynamicObject, ListParams, PostParams, PropagationPolicy};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, ResourceExt};
@@ -143,43 +140,15 @@ async fn finalize(api: &Api<Namespace>, mut ns: Namespace) -> Result<(), Failure
         .replace_subresource::<Namespace>("finalize", &name, &PostParams::default(), &ns)
         .await
     {
-        Ok(done) => {
+        Ok(_) => {
             tracing::info!(
                 controller = NAME,
                 namespace = name,
                 "namespace emptied and finalized"
             );
-            delete_if_released(api, &done).await
+            Ok(())
         }
         Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Deletes a finalized namespace that has no finalizer left, if it still exists. Upstream's
-/// API server deletes it as part of the finalize update (`ShouldDeleteNamespaceDuringUpdate`);
-/// rkube's does so only when a `metadata.finalizers` entry goes, so the controller finishes the
-/// job as upstream's did with `deleteNamespaceWhenDone` (a uid precondition keeps a namespace
-/// of the same name made since from being touched).
-async fn delete_if_released(api: &Api<Namespace>, ns: &Namespace) -> Result<(), Failure> {
-    let spec_done = ns
-        .spec
-        .as_ref()
-        .and_then(|s| s.finalizers.as_ref())
-        .is_none_or(Vec::is_empty);
-    if !spec_done || !ns.finalizers().is_empty() {
-        return Ok(());
-    }
-    let dp = DeleteParams {
-        preconditions: Some(Preconditions {
-            uid: ns.uid(),
-            resource_version: None,
-        }),
-        ..Default::default()
-    };
-    match api.delete(&ns.name_any(), &dp).await {
-        Ok(_) => Ok(()),
-        Err(e) if is_not_found(&e) || is_conflict(&e) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }
