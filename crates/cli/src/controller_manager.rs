@@ -59,6 +59,39 @@ pub struct ControllerFlags {
     /// Finished Jobs checked for their TTL at once.
     #[arg(long)]
     pub concurrent_ttl_after_finished_syncs: Option<u16>,
+    /// How often the node lifecycle controller checks every node.
+    #[arg(long, default_value = "5s")]
+    pub node_monitor_period: String,
+    /// How long a node may go without a heartbeat (status or lease) before it is Unknown.
+    #[arg(long, default_value = "40s")]
+    pub node_monitor_grace_period: String,
+    /// The same for a node that never posted a Ready condition.
+    #[arg(long, default_value = "60s")]
+    pub node_startup_grace_period: String,
+    /// Nodes tainted NoExecute per second in a healthy zone.
+    #[arg(long, default_value_t = 0.1)]
+    pub node_eviction_rate: f64,
+    /// Nodes tainted NoExecute per second in a partially disrupted zone.
+    #[arg(long, default_value_t = 0.01)]
+    pub secondary_node_eviction_rate: f64,
+    /// Zones of at most this many nodes stop tainting when partially disrupted.
+    #[arg(long, default_value_t = 50)]
+    pub large_cluster_size_threshold: usize,
+    /// Share of not-ready nodes that makes a zone partially disrupted.
+    #[arg(long, default_value_t = 0.55)]
+    pub unhealthy_zone_threshold: f64,
+    /// Pod CIDRs node-ipam hands out from (comma-separated; one per IP family).
+    #[arg(long, default_value = "10.42.0.0/16")]
+    pub cluster_cidr: String,
+    /// Prefix length of each node's IPv4 pod CIDR.
+    #[arg(long, default_value_t = 24)]
+    pub node_cidr_mask_size_ipv4: u8,
+    /// Prefix length of each node's IPv6 pod CIDR.
+    #[arg(long, default_value_t = 64)]
+    pub node_cidr_mask_size_ipv6: u8,
+    /// Terminated pods PodGC keeps at most (0 keeps all).
+    #[arg(long, default_value_t = 12500)]
+    pub terminated_pod_gc_threshold: usize,
 }
 
 impl ControllerFlags {
@@ -67,6 +100,35 @@ impl ControllerFlags {
         self.controllers
             .parse()
             .map_err(|e| anyhow::anyhow!("--controllers: {e}"))
+    }
+
+    /// Puts the flags' worker counts and controller settings into `ctx`.
+    pub fn configure(&self, ctx: &mut ControllerContext) -> Result<()> {
+        let dur = |flag: &str, v: &str| {
+            rkube_scheduler::config::parse_go_duration(v).with_context(|| format!("--{flag}={v}"))
+        };
+        ctx.workers = self.workers();
+        let nl = &mut ctx.node_lifecycle;
+        nl.node_monitor_period = dur("node-monitor-period", &self.node_monitor_period)?;
+        nl.node_monitor_grace_period =
+            dur("node-monitor-grace-period", &self.node_monitor_grace_period)?;
+        nl.node_startup_grace_period =
+            dur("node-startup-grace-period", &self.node_startup_grace_period)?;
+        nl.node_eviction_rate = self.node_eviction_rate;
+        nl.secondary_node_eviction_rate = self.secondary_node_eviction_rate;
+        nl.large_cluster_size_threshold = self.large_cluster_size_threshold;
+        nl.unhealthy_zone_threshold = self.unhealthy_zone_threshold;
+        ctx.node_ipam.cluster_cidrs = self
+            .cluster_cidr
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
+        ctx.node_ipam.node_cidr_mask_size_ipv4 = self.node_cidr_mask_size_ipv4;
+        ctx.node_ipam.node_cidr_mask_size_ipv6 = self.node_cidr_mask_size_ipv6;
+        ctx.pod_gc.terminated_pod_gc_threshold = self.terminated_pod_gc_threshold;
+        Ok(())
     }
 
     /// Worker counts by controller name, for the flags given.
@@ -148,7 +210,7 @@ pub async fn run(args: ControllerManagerArgs) -> Result<()> {
             .context("loading the cluster signing CA")?;
         ctx.csr_signer = Some(Arc::new(ca));
     }
-    ctx.workers = args.controller.workers();
+    args.controller.configure(&mut ctx)?;
     ctx.informer_client = Some(client.clone());
     let mut registry = prometheus_client::registry::Registry::default();
     ctx.metrics.register(&mut registry);

@@ -29,7 +29,7 @@ pub async fn start(
         informer_client.clone(),
     ));
     ctx.informer_client = Some(informer_client);
-    ctx.workers = flags.workers();
+    flags.configure(&mut ctx)?;
     let mut registry = prometheus_client::registry::Registry::default();
     ctx.metrics.register(&mut registry);
     if let Err(e) = crate::metrics_http::spawn(metrics_addr, registry).await {
