@@ -14,10 +14,12 @@
 //! - [`clusterrole_aggregation`]: rules of aggregated ClusterRoles;
 //! - [`csrapproving`]: approves kubelet client CSRs after a SubjectAccessReview;
 //! - [`csrsigning`]: signs approved CSRs of the built-in signers;
+//! - [`controller_utils`]: expectations, pods from templates, slow start, deletion order, claims;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
 pub mod clusterrole_aggregation;
+pub mod controller_utils;
 pub mod csrapproving;
 pub mod csrsigning;
 pub mod driver;
