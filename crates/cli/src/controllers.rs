@@ -6,19 +6,21 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use rkube_apiserver::ApiServer;
-use rkube_controllers::{identity, start_all, ControllerContext, Controllers, TokenGenerator};
+use rkube_controllers::{identity, start_all, ControllerContext, TokenGenerator};
+
+use crate::controller_manager::ControllerFlags;
 
 use crate::security::ServerPki;
 
-/// Starts the enabled controllers.
-pub fn start(
+/// Starts the enabled controllers, with their metrics on `metrics_addr` (empty: none; an
+/// address in use is reported and skipped).
+pub async fn start(
     server: &Arc<ApiServer>,
     pki: &ServerPki,
-    enabled: &str,
+    flags: &ControllerFlags,
+    metrics_addr: &str,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>> {
-    let enabled: Controllers = enabled
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--controllers: {e}"))?;
+    let enabled = flags.enabled()?;
     let mut ctx = ControllerContext::new(pki.ca.cert_pem());
     ctx.csr_signer = Some(pki.ca.clone());
     ctx.token_generator = Some(Arc::new(LegacyTokens(server.clone())));
@@ -27,6 +29,12 @@ pub fn start(
         informer_client.clone(),
     ));
     ctx.informer_client = Some(informer_client);
+    ctx.workers = flags.workers();
+    let mut registry = prometheus_client::registry::Registry::default();
+    ctx.metrics.register(&mut registry);
+    if let Err(e) = crate::metrics_http::spawn(metrics_addr, registry).await {
+        eprintln!("rkube controllers: no /metrics on {metrics_addr}: {e}");
+    }
     let client_for = |sa: &str| server.client(identity(sa));
     Ok(start_all(&client_for, Arc::new(ctx), &enabled))
 }

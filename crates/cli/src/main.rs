@@ -2,7 +2,9 @@
 //! Subcommands appear as the components they run are built (the API server and the rest come
 //! with later issues).
 
+mod controller_manager;
 mod controllers;
+mod kubeconfig;
 mod leader;
 mod metrics_http;
 mod scheduler;
@@ -37,6 +39,8 @@ enum Command {
     Apiserver(server::ServerArgs),
     /// Run the scheduler on its own, reaching the API server through a kubeconfig.
     Scheduler(scheduler::SchedulerArgs),
+    /// Run the controllers on their own, reaching the API server through a kubeconfig.
+    ControllerManager(controller_manager::ControllerManagerArgs),
     /// Inspect or maintain an embedded store's data directory (the server must be stopped).
     Store(store::StoreArgs),
 }
@@ -58,6 +62,7 @@ fn main() -> Result<()> {
             Command::Server(args) => server::run(args, true).await,
             Command::Apiserver(args) => server::run(args, false).await,
             Command::Scheduler(args) => scheduler::run(args).await,
+            Command::ControllerManager(args) => controller_manager::run(args).await,
             Command::Store(args) => store::run(args).await,
         }
     })

@@ -34,3 +34,13 @@ pub async fn serve(listener: tokio::net::TcpListener, registry: Arc<Registry>) {
         eprintln!("metrics endpoint stopped: {e}");
     }
 }
+
+/// Binds `addr` (nothing when empty) and serves `registry` there in the background.
+pub async fn spawn(addr: &str, registry: Registry) -> std::io::Result<()> {
+    if addr.is_empty() {
+        return Ok(());
+    }
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tokio::spawn(serve(listener, Arc::new(registry)));
+    Ok(())
+}

@@ -50,33 +50,19 @@ pub async fn run(args: SchedulerArgs) -> Result<()> {
         let p = &config.client_connection.kubeconfig;
         (!p.is_empty()).then(|| PathBuf::from(p))
     });
-    let client = match kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(&path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-                .await
-                .context("loading kubeconfig")?;
-            kube::Client::try_from(cfg).context("building the API client")?
-        }
-        None => kube::Client::try_default()
-            .await
-            .context("no --kubeconfig given and no default kubeconfig found")?,
-    };
+    let client = crate::kubeconfig::client(kubeconfig.as_deref()).await?;
     let metrics = Arc::new(Metrics::default());
     let mut registry = prometheus_client::registry::Registry::default();
     metrics.register(&mut registry);
-    if !args.metrics_bind_address.is_empty() {
-        let listener = tokio::net::TcpListener::bind(&args.metrics_bind_address)
-            .await
-            .with_context(|| format!("listening on {}", args.metrics_bind_address))?;
-        tokio::spawn(crate::metrics_http::serve(listener, Arc::new(registry)));
-    }
+    crate::metrics_http::spawn(&args.metrics_bind_address, registry)
+        .await
+        .with_context(|| format!("listening on {}", args.metrics_bind_address))?;
     eprintln!("rkube scheduler starting");
     let sched_config = config.clone();
+    let election = crate::leader::Election::from_scheduler(&config, "kube-scheduler")?;
     crate::leader::run_elected(
         client.clone(),
-        &config,
+        &election,
         "kube-scheduler",
         crate::server::shutdown_signal(),
         move |stop| rkube_scheduler::run(client, sched_config, metrics, stop),
@@ -102,13 +88,8 @@ pub fn start_in_server(
     let mut registry = prometheus_client::registry::Registry::default();
     metrics.register(&mut registry);
     tokio::spawn(async move {
-        if !metrics_addr.is_empty() {
-            match tokio::net::TcpListener::bind(&metrics_addr).await {
-                Ok(l) => {
-                    tokio::spawn(crate::metrics_http::serve(l, Arc::new(registry)));
-                }
-                Err(e) => eprintln!("rkube scheduler: no /metrics on {metrics_addr}: {e}"),
-            }
+        if let Err(e) = crate::metrics_http::spawn(&metrics_addr, registry).await {
+            eprintln!("rkube scheduler: no /metrics on {metrics_addr}: {e}");
         }
         let stop = std::future::pending::<()>();
         if let Err(e) = rkube_scheduler::run(client, config, metrics, stop).await {

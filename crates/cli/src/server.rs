@@ -42,10 +42,12 @@ pub struct ServerArgs {
     /// the server (empty: none), as `rkube scheduler --metrics-bind-address`.
     #[arg(long, default_value = "127.0.0.1:10251")]
     pub scheduler_metrics_bind_address: String,
-    /// Controllers to run, as upstream's `--controllers`: `*` for the defaults, `foo` to add
-    /// one, `-foo` to leave one out.
-    #[arg(long, default_value = "*")]
-    pub controllers: String,
+    /// Address of the plain-HTTP `/metrics` and `/healthz` endpoint of the controllers inside
+    /// the server (empty: none), as `rkube controller-manager --metrics-bind-address`.
+    #[arg(long, default_value = "127.0.0.1:10252")]
+    pub controller_manager_metrics_bind_address: String,
+    #[command(flatten)]
+    pub controller: crate::controller_manager::ControllerFlags,
 }
 
 /// Runs the API server, and the controllers when `with_controllers` (`rkube server`).
@@ -93,7 +95,13 @@ pub async fn run(args: ServerArgs, with_controllers: bool) -> Result<()> {
     );
     let pki = crate::security::load_pki(&args.data_dir, &args.security, &url)?;
     if with_controllers {
-        let handles = crate::controllers::start(&server, &pki, &args.controllers)?;
+        let handles = crate::controllers::start(
+            &server,
+            &pki,
+            &args.controller,
+            &args.controller_manager_metrics_bind_address,
+        )
+        .await?;
         eprintln!("rkube controllers started: {}", handles.len());
         if !args.disable_scheduler {
             let mut cfg = crate::scheduler::load_config(args.scheduler_config.as_ref())?;

@@ -15,11 +15,13 @@
 //! - [`csrapproving`]: approves kubelet client CSRs after a SubjectAccessReview;
 //! - [`csrsigning`]: signs approved CSRs of the built-in signers;
 //! - [`controller_utils`]: expectations, pods from templates, slow start, deletion order, claims;
+//! - [`cronjob`]: Jobs from CronJobs at their cron schedule's times, history limits;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
 pub mod clusterrole_aggregation;
 pub mod controller_utils;
+pub mod cronjob;
 pub mod csrapproving;
 pub mod csrsigning;
 pub mod driver;

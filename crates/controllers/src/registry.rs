@@ -13,8 +13,8 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::{
-    clusterrole_aggregation, csrapproving, csrsigning, resourcequota, root_ca_cert_publisher,
-    serviceaccount, serviceaccount_token, ControllerContext, Error,
+    clusterrole_aggregation, cronjob, csrapproving, csrsigning, resourcequota,
+    root_ca_cert_publisher, serviceaccount, serviceaccount_token, ControllerContext, Error,
 };
 
 /// Starts a controller: the future runs it until its watches end.
@@ -86,6 +86,13 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "certificate-controller",
         start: |c, x| Box::pin(csrsigning::run(c, x)),
+    },
+    Registration {
+        name: cronjob::NAME,
+        aliases: &["cronjob-controller"],
+        disabled_by_default: false,
+        service_account: "cronjob-controller",
+        start: |c, x| Box::pin(cronjob::run(c, x)),
     },
 ];
 
@@ -267,17 +274,26 @@ mod tests {
             resourcequota::NAME,
             csrapproving::NAME,
             csrsigning::NAME,
+            cronjob::NAME,
         ];
+        let without_signing: Vec<&str> = all
+            .iter()
+            .copied()
+            .filter(|n| *n != csrsigning::NAME)
+            .collect();
         let cases: &[(&str, &[&str])] = &[
             ("*", &all),
             ("", &[]),
             ("csrsigning", &["csrsigning"]),
-            ("*,-csrsigning", &all[..6]),
-            ("-csrsigning,*", &all[..6]),
+            ("*,-csrsigning", without_signing.as_slice()),
+            ("-csrsigning,*", without_signing.as_slice()),
             ("csrsigning,-csrsigning", &["csrsigning"]),
             ("-csrsigning,csrsigning", &[]),
             ("serviceaccount-controller", &["serviceaccount"]),
-            ("*,-certificatesigningrequest-signing-controller", &all[..6]),
+            (
+                "*,-certificatesigningrequest-signing-controller",
+                without_signing.as_slice(),
+            ),
             (
                 " serviceaccount , root-ca-cert-publisher ",
                 &["serviceaccount", "root-ca-cert-publisher"],
