@@ -16,6 +16,7 @@
 //! - [`csrsigning`]: signs approved CSRs of the built-in signers;
 //! - [`controller_utils`]: expectations, pods from templates, slow start, deletion order, claims;
 //! - [`cronjob`]: Jobs from CronJobs at their cron schedule's times, history limits;
+//! - [`job`]: runs Jobs' pods to completion, counting each finished pod once;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
@@ -27,6 +28,7 @@ pub mod csrsigning;
 pub mod driver;
 pub mod error;
 pub mod informers;
+pub mod job;
 pub mod metrics;
 pub mod registry;
 pub mod resourcequota;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::{
-    clusterrole_aggregation, cronjob, csrapproving, csrsigning, resourcequota,
+    clusterrole_aggregation, cronjob, csrapproving, csrsigning, job, resourcequota,
     root_ca_cert_publisher, serviceaccount, serviceaccount_token, ControllerContext, Error,
 };
 
@@ -93,6 +93,13 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "cronjob-controller",
         start: |c, x| Box::pin(cronjob::run(c, x)),
+    },
+    Registration {
+        name: job::NAME,
+        aliases: &["job-controller"],
+        disabled_by_default: false,
+        service_account: "job-controller",
+        start: |c, x| Box::pin(job::run(c, x)),
     },
 ];
 
@@ -275,6 +282,7 @@ mod tests {
             csrapproving::NAME,
             csrsigning::NAME,
             cronjob::NAME,
+            job::NAME,
         ];
         let without_signing: Vec<&str> = all
             .iter()
