@@ -24,6 +24,7 @@ pub mod core;
 #[cfg(test)]
 mod core_tests;
 pub mod indexes;
+mod manage;
 pub mod policy;
 
 use std::collections::{HashMap, HashSet};
