@@ -14,6 +14,7 @@
 //! - [`clusterrole_aggregation`]: rules of aggregated ClusterRoles;
 //! - [`csrapproving`]: approves kubelet client CSRs after a SubjectAccessReview;
 //! - [`csrsigning`]: signs approved CSRs of the built-in signers;
+//! - [`controller_utils`]: expectations, pods from templates, slow start, deletion order, claims;
 //! - [`cronjob`]: Jobs from CronJobs at their cron schedule's times, history limits;
 //! - [`endpointslice`]: EndpointSlices of every selector Service, from the pods it selects;
 //! - [`endpoints`]: the v1 Endpoints of every selector Service;
@@ -26,10 +27,12 @@
 //! - [`garbagecollector`]: deletes dependents whose owners are gone, carries out background,
 //!   foreground and orphan propagation ([`discovery`] finds every resource);
 //! - [`namespace`]: empties a terminating namespace of all content, then finalizes it;
+//! - [`job`]: runs Jobs' pods to completion, counting each finished pod once;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
 pub mod clusterrole_aggregation;
+pub mod controller_utils;
 pub mod cronjob;
 pub mod csrapproving;
 pub mod csrsigning;
@@ -41,6 +44,7 @@ pub mod endpointslicemirroring;
 pub mod error;
 pub mod garbagecollector;
 pub mod informers;
+pub mod job;
 pub mod metrics;
 pub mod namespace;
 pub mod nodeipam;

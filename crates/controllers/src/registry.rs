@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 
 use crate::{
     clusterrole_aggregation, cronjob, csrapproving, csrsigning, endpoints, endpointslice,
-    endpointslicemirroring, garbagecollector, namespace, nodeipam, nodelifecycle, podgc,
+    endpointslicemirroring, garbagecollector, job, namespace, nodeipam, nodelifecycle, podgc,
     resourcequota, root_ca_cert_publisher, serviceaccount, serviceaccount_token, tainteviction,
     ttlafterfinished, ControllerContext, Error,
 };
@@ -165,6 +165,13 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "namespace-controller",
         start: |c, x| Box::pin(namespace::run(c, x)),
+    },
+    Registration {
+        name: job::NAME,
+        aliases: &["job-controller"],
+        disabled_by_default: false,
+        service_account: "job-controller",
+        start: |c, x| Box::pin(job::run(c, x)),
     },
 ];
 
