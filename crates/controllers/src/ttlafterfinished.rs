@@ -4,8 +4,8 @@
 //!
 //! Keys are Jobs; a Job not yet due is requeued for when it is. Before deleting, the Job is
 //! read afresh from the API (its TTL may have been changed, as upstream re-checks), and the
-//! delete carries its uid as precondition, with background propagation so its pods are
-//! cleaned up by the garbage collector without blocking the Job's removal.
+//! delete carries its uid as precondition, with foreground propagation as upstream's: the
+//! garbage collector removes the Job's pods first, then the Job.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,7 +106,7 @@ async fn reconcile(job: Arc<Job>, st: Arc<State>) -> Result<Action, Error> {
         Verdict::Delete => {}
     }
     let dp = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Background),
+        propagation_policy: Some(PropagationPolicy::Foreground),
         preconditions: fresh.uid().map(|uid| Preconditions {
             uid: Some(uid),
             resource_version: None,

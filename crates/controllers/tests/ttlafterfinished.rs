@@ -39,7 +39,7 @@ async fn finished_job_with_ttl_is_deleted_after_it() -> TestResult {
     let _controllers = start(
         &c.client,
         ControllerContext::new(CA_PEM),
-        "ttl-after-finished",
+        "ttl-after-finished,garbage-collector",
     );
     let api = Api::<Job>::namespaced(c.client.clone(), "default");
     api.create(&PostParams::default(), &job("short-lived", Some(1))?)
