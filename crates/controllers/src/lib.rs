@@ -18,6 +18,7 @@
 //! - [`endpointslice`]: EndpointSlices of every selector Service, from the pods it selects;
 //! - [`endpoints`]: the v1 Endpoints of every selector Service;
 //! - [`endpointslicemirroring`]: EndpointSlices mirroring custom Endpoints of selectorless Services;
+//! - [`disruption`]: PodDisruptionBudget status (expected, healthy, allowed disruptions);
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
@@ -25,6 +26,7 @@ pub mod clusterrole_aggregation;
 pub mod cronjob;
 pub mod csrapproving;
 pub mod csrsigning;
+pub mod disruption;
 pub mod driver;
 pub mod endpoints;
 pub mod endpointslice;

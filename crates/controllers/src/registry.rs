@@ -13,8 +13,8 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::{
-    clusterrole_aggregation, cronjob, csrapproving, csrsigning, endpoints, endpointslice,
-    endpointslicemirroring, resourcequota, root_ca_cert_publisher, serviceaccount,
+    clusterrole_aggregation, cronjob, csrapproving, csrsigning, disruption, endpoints,
+    endpointslice, endpointslicemirroring, resourcequota, root_ca_cert_publisher, serviceaccount,
     serviceaccount_token, ControllerContext, Error,
 };
 
@@ -115,6 +115,13 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "endpointslicemirroring-controller",
         start: |c, x| Box::pin(endpointslicemirroring::run(c, x)),
+    },
+    Registration {
+        name: disruption::NAME,
+        aliases: &["disruption-controller"],
+        disabled_by_default: false,
+        service_account: "disruption-controller",
+        start: |c, x| Box::pin(disruption::run(c, x)),
     },
 ];
 
