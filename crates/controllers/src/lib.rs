@@ -28,6 +28,7 @@
 //!   foreground and orphan propagation ([`discovery`] finds every resource);
 //! - [`namespace`]: empties a terminating namespace of all content, then finalizes it;
 //! - [`job`]: runs Jobs' pods to completion, counting each finished pod once;
+//! - [`disruption`]: PodDisruptionBudget status (expected, healthy, allowed disruptions);
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
@@ -37,6 +38,7 @@ pub mod cronjob;
 pub mod csrapproving;
 pub mod csrsigning;
 pub mod discovery;
+pub mod disruption;
 pub mod driver;
 pub mod endpoints;
 pub mod endpointslice;

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::{
-    clusterrole_aggregation, cronjob, csrapproving, csrsigning, endpoints, endpointslice,
-    endpointslicemirroring, garbagecollector, job, namespace, nodeipam, nodelifecycle, podgc,
-    resourcequota, root_ca_cert_publisher, serviceaccount, serviceaccount_token, tainteviction,
-    ttlafterfinished, ControllerContext, Error,
+    clusterrole_aggregation, cronjob, csrapproving, csrsigning, disruption, endpoints,
+    endpointslice, endpointslicemirroring, garbagecollector, job, namespace, nodeipam,
+    nodelifecycle, podgc, resourcequota, root_ca_cert_publisher, serviceaccount,
+    serviceaccount_token, tainteviction, ttlafterfinished, ControllerContext, Error,
 };
 
 /// Starts a controller: the future runs it until its watches end.
@@ -172,6 +172,13 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "job-controller",
         start: |c, x| Box::pin(job::run(c, x)),
+    },
+    Registration {
+        name: disruption::NAME,
+        aliases: &["disruption-controller"],
+        disabled_by_default: false,
+        service_account: "disruption-controller",
+        start: |c, x| Box::pin(disruption::run(c, x)),
     },
 ];
 

@@ -4,6 +4,7 @@
 mod bootstrap;
 pub(crate) use bootstrap::bootstrap;
 mod delete;
+mod eviction;
 mod list;
 mod patch;
 mod read;
@@ -275,7 +276,7 @@ async fn resource(ctx: Ctx, method: Method, body: Body) -> ApiResult<Response> {
         }
         ("POST", true, Some("eviction")) => {
             let body = read_body(body).await?;
-            subresource::evict(ctx, body).await
+            eviction::evict(ctx, body).await
         }
         ("PUT", true, None | Some("status") | Some("finalize") | Some("approval")) => {
             require_verb(&ctx, "update")?;

@@ -1,5 +1,5 @@
 //! Subresources with their own object: `scale` (autoscaling/v1 Scale over a workload's
-//! replicas), `binding` (assigning a pod to a node) and `eviction` (a policy-checked delete).
+//! replicas) and `binding` (assigning a pod to a node); `eviction` is in `eviction.rs`.
 
 use axum::response::Response;
 use bytes::Bytes;
@@ -263,26 +263,4 @@ fn set_condition(pod: &mut Value, kind: &str, status: &str) {
         }
         None => conds.push(json!({"type": kind, "status": status, "lastProbeTime": null, "lastTransitionTime": now})),
     }
-}
-
-pub(crate) async fn evict(ctx: Ctx, body: Bytes) -> ApiResult<Response> {
-    let ct = codec::content_type(&ctx.headers);
-    let mut eviction = codec::decode_body(&ct, &body)?;
-    check_object(&ctx, &mut eviction, "Eviction", "policy/v1")?;
-    let opts = eviction
-        .get("deleteOptions")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    let opts_body = serde_json::to_vec(&opts).unwrap_or_default();
-    let mut del_ctx = ctx;
-    del_ctx.req.subresource = None;
-    del_ctx.headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    super::delete::delete(del_ctx, Bytes::from(opts_body)).await?;
-    Ok(crate::codec::json_response(
-        StatusCode::CREATED,
-        &success(201),
-    ))
 }
