@@ -15,6 +15,7 @@
 //! - [`csrapproving`]: approves kubelet client CSRs after a SubjectAccessReview;
 //! - [`csrsigning`]: signs approved CSRs of the built-in signers;
 //! - [`controller_utils`]: expectations, pods from templates, slow start, deletion order, claims;
+//! - [`replicaset`]: pods of ReplicaSets and ReplicationControllers (one core for both);
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
@@ -27,6 +28,7 @@ pub mod error;
 pub mod informers;
 pub mod metrics;
 pub mod registry;
+pub mod replicaset;
 pub mod resourcequota;
 pub mod root_ca_cert_publisher;
 pub mod serviceaccount;

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::{
-    clusterrole_aggregation, csrapproving, csrsigning, resourcequota, root_ca_cert_publisher,
-    serviceaccount, serviceaccount_token, ControllerContext, Error,
+    clusterrole_aggregation, csrapproving, csrsigning, replicaset, resourcequota,
+    root_ca_cert_publisher, serviceaccount, serviceaccount_token, ControllerContext, Error,
 };
 
 /// Starts a controller: the future runs it until its watches end.
@@ -86,6 +86,20 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "certificate-controller",
         start: |c, x| Box::pin(csrsigning::run(c, x)),
+    },
+    Registration {
+        name: replicaset::NAME,
+        aliases: &["replicaset-controller"],
+        disabled_by_default: false,
+        service_account: "replicaset-controller",
+        start: |c, x| Box::pin(replicaset::run(c, x)),
+    },
+    Registration {
+        name: replicaset::RC_NAME,
+        aliases: &["replicationcontroller-controller"],
+        disabled_by_default: false,
+        service_account: "replication-controller",
+        start: |c, x| Box::pin(replicaset::run_replication_controllers(c, x)),
     },
 ];
 
@@ -267,17 +281,27 @@ mod tests {
             resourcequota::NAME,
             csrapproving::NAME,
             csrsigning::NAME,
+            replicaset::NAME,
+            replicaset::RC_NAME,
         ];
+        let no_signing: Vec<&str> = all
+            .iter()
+            .copied()
+            .filter(|n| *n != csrsigning::NAME)
+            .collect();
         let cases: &[(&str, &[&str])] = &[
             ("*", &all),
             ("", &[]),
             ("csrsigning", &["csrsigning"]),
-            ("*,-csrsigning", &all[..6]),
-            ("-csrsigning,*", &all[..6]),
+            ("*,-csrsigning", &no_signing),
+            ("-csrsigning,*", &no_signing),
             ("csrsigning,-csrsigning", &["csrsigning"]),
             ("-csrsigning,csrsigning", &[]),
             ("serviceaccount-controller", &["serviceaccount"]),
-            ("*,-certificatesigningrequest-signing-controller", &all[..6]),
+            (
+                "*,-certificatesigningrequest-signing-controller",
+                &no_signing,
+            ),
             (
                 " serviceaccount , root-ca-cert-publisher ",
                 &["serviceaccount", "root-ca-cert-publisher"],
