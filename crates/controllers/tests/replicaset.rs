@@ -46,7 +46,7 @@ async fn owned_pods(pods: &Api<Pod>, owner_uid: &str) -> Vec<Pod> {
     let list = pods.list(&ListParams::default()).await.expect("list pods");
     list.items
         .into_iter()
-        .filter(|p| is_pod_active(p))
+        .filter(is_pod_active)
         .filter(|p| controller_of(&p.metadata).is_some_and(|r| r.uid == owner_uid))
         .collect()
 }

@@ -160,7 +160,7 @@ mod tests {
         let pods = [
             pod("ready", json!({"app": "web"}), Some(10)),
             pod("unready", json!({"app": "web"}), None),
-            pod("ready2", json!({"app": "web"}), Some(20)),
+            pod("ready2", json!({"app": "web"}), Some(900)),
         ];
         let refs: Vec<&Pod> = pods.iter().collect();
         let names = |c: ReplicaChange| match c {
