@@ -16,6 +16,7 @@
 //! - [`csrsigning`]: signs approved CSRs of the built-in signers;
 //! - [`controller_utils`]: expectations, pods from templates, slow start, deletion order, claims;
 //! - [`replicaset`]: pods of ReplicaSets and ReplicationControllers (one core for both);
+//! - [`deployment`]: rollouts of Deployments through ReplicaSets;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
@@ -23,6 +24,7 @@ pub mod clusterrole_aggregation;
 pub mod controller_utils;
 pub mod csrapproving;
 pub mod csrsigning;
+pub mod deployment;
 pub mod driver;
 pub mod error;
 pub mod informers;

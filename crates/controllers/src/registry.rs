@@ -13,7 +13,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::{
-    clusterrole_aggregation, csrapproving, csrsigning, replicaset, resourcequota,
+    clusterrole_aggregation, csrapproving, csrsigning, deployment, replicaset, resourcequota,
     root_ca_cert_publisher, serviceaccount, serviceaccount_token, ControllerContext, Error,
 };
 
@@ -100,6 +100,13 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "replication-controller",
         start: |c, x| Box::pin(replicaset::run_replication_controllers(c, x)),
+    },
+    Registration {
+        name: deployment::NAME,
+        aliases: &["deployment-controller"],
+        disabled_by_default: false,
+        service_account: "deployment-controller",
+        start: |c, x| Box::pin(deployment::run(c, x)),
     },
 ];
 
@@ -283,6 +290,7 @@ mod tests {
             csrsigning::NAME,
             replicaset::NAME,
             replicaset::RC_NAME,
+            deployment::NAME,
         ];
         let no_signing: Vec<&str> = all
             .iter()
