@@ -14,6 +14,8 @@
 //! are pure ([`rollout::plan`]); this driver claims ReplicaSets and performs the plan.
 
 pub mod rollout;
+#[cfg(test)]
+mod tests;
 pub mod util;
 
 use std::sync::Arc;
