@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 
 use common::{cluster, start, wait_for, TestResult, CA_PEM};
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Pod, ReplicationController, ServiceAccount};
+use k8s_openapi::api::core::v1::{Pod, ReplicationController, ResourceQuota, ServiceAccount};
+use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use rkube_controllers::controller_utils::{controller_of, is_pod_active};
@@ -257,6 +258,68 @@ async fn replication_controller_keeps_its_replicas() -> TestResult {
     );
     wait_for("rc status.replicas 2", || async {
         (rcs.get("legacy").await.ok()?.status?.replicas == 2).then_some(())
+    })
+    .await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn create_errors_set_replica_failure_until_creates_succeed() -> TestResult {
+    let c = cluster().await?;
+    let _ctl = start(
+        &c.client,
+        ControllerContext::new(CA_PEM),
+        "serviceaccount,resourcequota,replicaset",
+    );
+    ready_namespace(&c.client).await;
+    let quotas = Api::<ResourceQuota>::namespaced(c.client.clone(), NS);
+    let quota: ResourceQuota = serde_json::from_value(json!({
+        "metadata": {"name": "q"}, "spec": {"hard": {"pods": "1"}}
+    }))?;
+    quotas.create(&PostParams::default(), &quota).await?;
+    wait_for("the quota to be counted", || async {
+        quotas.get("q").await.ok()?.status?.used.map(|_| ())
+    })
+    .await;
+    let sets = Api::<ReplicaSet>::namespaced(c.client.clone(), NS);
+    sets.create(&PostParams::default(), &replica_set("capped", 3, 0))
+        .await?;
+    let cond = wait_for("ReplicaFailure on the ReplicaSet", || async {
+        let s = sets.get("capped").await.ok()?.status?;
+        let c = s
+            .conditions?
+            .into_iter()
+            .find(|c| c.type_ == "ReplicaFailure")?;
+        (s.replicas == 1).then_some(c)
+    })
+    .await;
+    assert_eq!(cond.status, "True");
+    assert_eq!(cond.reason.as_deref(), Some("FailedCreate"));
+    assert!(cond
+        .message
+        .as_deref()
+        .unwrap_or_default()
+        .contains("exceeded quota"));
+    let events = Api::<Event>::namespaced(c.client.clone(), NS);
+    wait_for("a FailedCreate event", || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("FailedCreate"))
+            .then_some(())
+    })
+    .await;
+
+    quotas
+        .patch(
+            "q",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"hard": {"pods": "10"}}})),
+        )
+        .await?;
+    wait_for("3 replicas and no ReplicaFailure", || async {
+        let s = sets.get("capped").await.ok()?.status?;
+        (s.replicas == 3 && s.conditions.is_none()).then_some(())
     })
     .await;
     Ok(())

@@ -190,6 +190,7 @@ async fn reconcile(d: Arc<Deployment>, st: Arc<State>) -> Result<Requeue, Error>
             Action::CreateReplicaSet(rs) => {
                 if let Err(e) = sets.create(&PostParams::default(), &rs).await {
                     if !is_already_exists(&e) {
+                        report_create_error(&d, &rs, &e, &deployments, &st).await;
                         return Err(e.into());
                     }
                     if !created_by_us(&d, &rs, &sets).await? {
@@ -292,6 +293,44 @@ async fn created_by_us(
         d.spec.as_ref().map(|s| &s.template),
     );
     Ok(ours && same)
+}
+
+/// Upstream's answer to a failed ReplicaSet create: a Warning event and, with a progress
+/// deadline, Progressing False `ReplicaSetCreateError`.
+async fn report_create_error(
+    d: &Deployment,
+    rs: &ReplicaSet,
+    err: &kube::Error,
+    api: &Api<Deployment>,
+    st: &State,
+) {
+    let detail = match err {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    };
+    let msg = format!(
+        "Failed to create new replica set {:?}: {detail}",
+        rs.name_any()
+    );
+    st.event(d, true, util::RS_CREATE_ERROR, msg.clone()).await;
+    if util::progress_deadline(d).is_none() {
+        return;
+    }
+    let mut status = d.status.clone().unwrap_or_default();
+    let now = Timestamp::now();
+    let cond = util::condition(util::PROGRESSING, "False", util::RS_CREATE_ERROR, msg, now);
+    util::set_condition(&mut status, cond);
+    let patch = status_patch(d.status.as_ref(), &status);
+    if let Err(e) = api
+        .patch_status(
+            &d.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        tracing::debug!(controller = NAME, error = %e, "status not updated");
+    }
 }
 
 /// A hash collision: the next hash includes a higher `collisionCount` (upstream's answer).

@@ -25,6 +25,7 @@ pub const PROGRESSING: &str = "Progressing";
 pub const AVAILABLE: &str = "Available";
 pub const REPLICA_FAILURE: &str = "ReplicaFailure";
 pub const NEW_RS_CREATED: &str = "NewReplicaSetCreated";
+pub const RS_CREATE_ERROR: &str = "ReplicaSetCreateError";
 pub const FOUND_NEW_RS: &str = "FoundNewReplicaSet";
 pub const RS_UPDATED: &str = "ReplicaSetUpdated";
 pub const NEW_RS_AVAILABLE: &str = "NewReplicaSetAvailable";

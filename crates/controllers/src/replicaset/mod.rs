@@ -87,12 +87,21 @@ impl Workload for ReplicationController {
 
     fn as_replica_set(&self) -> ReplicaSet {
         let spec = self.spec.as_ref();
+        // An RC without a selector selects its template's labels (upstream's defaulting).
+        let selector = spec
+            .and_then(|s| s.selector.clone())
+            .filter(|s| !s.is_empty())
+            .or_else(|| {
+                spec.and_then(|s| s.template.as_ref())
+                    .and_then(|t| t.metadata.as_ref())
+                    .and_then(|m| m.labels.clone())
+            });
         let v = serde_json::json!({
             "metadata": self.metadata,
             "spec": {
                 "replicas": spec.and_then(|s| s.replicas),
                 "minReadySeconds": spec.and_then(|s| s.min_ready_seconds),
-                "selector": {"matchLabels": spec.and_then(|s| s.selector.clone())},
+                "selector": {"matchLabels": selector},
                 "template": spec.and_then(|s| s.template.clone()),
             },
             "status": self.status,
