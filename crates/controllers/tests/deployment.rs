@@ -12,7 +12,9 @@ use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use rkube_controllers::controller_utils::{controller_of, is_pod_active, is_pod_ready};
-use rkube_controllers::deployment::util::{get_condition, REVISION, REVISION_HISTORY};
+use rkube_controllers::deployment::util::{
+    compute_hash, get_condition, REVISION, REVISION_HISTORY,
+};
 use rkube_controllers::ControllerContext;
 use serde_json::{json, Value};
 
@@ -365,5 +367,37 @@ async fn recreate_scales_old_to_zero_before_creating_new() -> TestResult {
         .find(|rs| rs.uid().as_deref() == Some(old_uid.as_str()))
         .expect("old rs");
     assert_eq!(old.spec.as_ref().and_then(|s| s.replicas), Some(0));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_hash_collision_bumps_collision_count_and_picks_another_name() -> TestResult {
+    let e = env().await?;
+    let mut d = deployment("clash", 1, "v1", json!({}));
+    d.spec.as_mut().expect("spec").paused = Some(true);
+    let d = e.deployments.create(&PostParams::default(), &d).await?;
+    // Someone else's ReplicaSet already has the name the template hashes to.
+    let template = &d.spec.as_ref().expect("spec").template;
+    let taken = format!("clash-{}", compute_hash(template, None));
+    let squatter: ReplicaSet = serde_json::from_value(json!({
+        "metadata": {"name": taken},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"other": "x"}}, "template": {
+            "metadata": {"labels": {"other": "x"}},
+            "spec": {"containers": [{"name": "c", "image": "other"}]}}}
+    }))?;
+    e.sets.create(&PostParams::default(), &squatter).await?;
+    let resume = json!({"spec": {"paused": false}});
+    e.deployments
+        .patch("clash", &PatchParams::default(), &Patch::Merge(resume))
+        .await?;
+    let d = rolled_out(&e, "clash", "v1", 20).await;
+    assert_eq!(d.status.as_ref().and_then(|s| s.collision_count), Some(1));
+    let sets = owned_sets(&e, &d).await;
+    assert_eq!(sets.len(), 1);
+    assert_ne!(sets[0].name_any(), taken);
+    assert_eq!(
+        sets[0].name_any(),
+        format!("clash-{}", compute_hash(template, Some(1)))
+    );
     Ok(())
 }

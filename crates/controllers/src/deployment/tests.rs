@@ -406,3 +406,29 @@ fn a_stalled_rollout_times_out_after_the_progress_deadline() {
         ("False", Some(TIMED_OUT))
     );
 }
+
+#[test]
+fn a_restart_annotation_on_the_template_starts_a_new_rollout() {
+    let mut sim = Sim {
+        d: deployment(2, "v1", json!({})),
+        rss: vec![],
+        clock: 0,
+        events: vec![],
+    };
+    sim.run_until_complete(|_| {});
+    // kubectl rollout restart
+    let t = &mut sim.d.spec.as_mut().unwrap().template;
+    t.metadata.as_mut().unwrap().annotations = Some(
+        [(
+            "kubectl.kubernetes.io/restartedAt".to_string(),
+            "2026-01-01T00:00:00Z".to_string(),
+        )]
+        .into(),
+    );
+    sim.d.metadata.generation = Some(2);
+    sim.run_until_complete(|_| {});
+    assert_eq!(sim.rss.len(), 2);
+    assert_eq!(rs_replicas(&sim.rss[0]), 0);
+    assert_eq!(rs_replicas(&sim.rss[1]), 2);
+    assert_eq!(sim.d.metadata.annotations.as_ref().unwrap()[REVISION], "2");
+}
