@@ -519,3 +519,49 @@ async fn delete_pods<K: Workload>(
         .collect::<Result<Vec<()>, _>>()
         .map(|_| ())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn replication_controllers_are_seen_as_replica_sets_and_take_their_status_back() {
+        let rc = |selector: serde_json::Value| -> ReplicationController {
+            serde_json::from_value(json!({
+                "metadata": {"name": "rc", "namespace": "ns", "uid": "u", "generation": 2},
+                "spec": {"replicas": 3, "minReadySeconds": 5, "selector": selector,
+                    "template": {"metadata": {"labels": {"app": "rc", "v": "1"}}}}
+            }))
+            .unwrap()
+        };
+        let cases = [
+            ("own selector", json!({"app": "rc"}), json!({"app": "rc"})),
+            ("no selector", json!(null), json!({"app": "rc", "v": "1"})),
+            ("empty selector", json!({}), json!({"app": "rc", "v": "1"})),
+        ];
+        for (what, selector, want) in cases {
+            let rs = rc(selector).as_replica_set();
+            let spec = rs.spec.as_ref().unwrap();
+            assert_eq!(json!(spec.selector.match_labels), want, "{what}");
+            assert_eq!(
+                (spec.replicas, spec.min_ready_seconds),
+                (Some(3), Some(5)),
+                "{what}"
+            );
+            assert_eq!(rs.metadata.uid.as_deref(), Some("u"), "{what}");
+        }
+        let status = ReplicaSetStatus {
+            replicas: 2,
+            ready_replicas: Some(1),
+            observed_generation: Some(2),
+            ..Default::default()
+        };
+        let back = rc(json!({"app": "rc"})).with_status(status);
+        let s = back.status.unwrap();
+        assert_eq!(
+            (s.replicas, s.ready_replicas, s.observed_generation),
+            (2, Some(1), Some(2))
+        );
+    }
+}
