@@ -208,17 +208,24 @@ fn pod_triggers<K: Workload>(
                 _ => return futures::stream::iter(Vec::new()),
             };
             let ns = pod.namespace().unwrap_or_default();
+            // Every pod's first sighting is noted, so that a pod adopted later does not
+            // count as a creation.
+            let first_seen = {
+                let uid = pod.uid().unwrap_or_default();
+                let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                if deleted {
+                    seen.remove(&uid);
+                    false
+                } else {
+                    seen.insert(uid)
+                }
+            };
             let keys: Vec<ObjectRef<K>> = match controller_of(&pod.metadata) {
                 Some(r) if refers_to::<K>(r) => {
                     let owner = format!("{ns}/{}", r.name);
-                    let uid = pod.uid().unwrap_or_default();
-                    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
                     if deleted || pod.metadata.deletion_timestamp.is_some() {
-                        if deleted {
-                            seen.remove(&uid);
-                        }
                         expectations.deletion_observed(&owner, &key_of(&pod.metadata));
-                    } else if seen.insert(uid) {
+                    } else if first_seen {
                         expectations.creation_observed(&owner);
                     }
                     vec![ObjectRef::new(&r.name).within(&ns)]
