@@ -185,6 +185,9 @@ async fn reconcile(d: Arc<Deployment>, st: Arc<State>) -> Result<Requeue, Error>
     let plan = plan(&d, owned, &pod_refs, Timestamp::now());
     let sets = Api::<ReplicaSet>::namespaced(st.client.clone(), &ns);
     let deployments = Api::<Deployment>::namespaced(st.client.clone(), &ns);
+    // The status write is guarded by the version this sync read (or wrote itself), so a
+    // sync that started from a stale cache cannot put an older status back.
+    let mut version = d.resource_version();
     for action in plan.actions {
         match action {
             Action::CreateReplicaSet(rs) => {
@@ -230,13 +233,14 @@ async fn reconcile(d: Arc<Deployment>, st: Arc<State>) -> Result<Requeue, Error>
                     )
                     .await
                 {
-                    Ok(_) => {}
+                    Ok(patched) => version = patched.resource_version(),
                     Err(e) if is_not_found(&e) => return Ok(Requeue::await_change()),
                     Err(e) => return Err(e.into()),
                 }
             }
             Action::UpdateStatus(status) => {
-                let patch = status_patch(d.status.as_ref(), &status);
+                let mut patch = status_patch(d.status.as_ref(), &status);
+                patch["metadata"] = json!({ "resourceVersion": version });
                 match deployments
                     .patch_status(
                         &d.name_any(),
@@ -246,7 +250,10 @@ async fn reconcile(d: Arc<Deployment>, st: Arc<State>) -> Result<Requeue, Error>
                     .await
                 {
                     Ok(_) => {}
-                    Err(e) if is_not_found(&e) => return Ok(Requeue::await_change()),
+                    // Newer than this sync's view: its event queues another sync.
+                    Err(e) if is_not_found(&e) || is_conflict(&e) => {
+                        return Ok(Requeue::await_change())
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }

@@ -104,10 +104,12 @@ pub fn plan(d: &Deployment, mut rss: Vec<ReplicaSet>, pods: &[&Pod], now: Timest
         actions.push(Action::SetRevision(r));
     }
     actions.extend(p.deletes.drain(..).map(Action::DeleteReplicaSet));
+    // Events report writes already made, so they go out even if the status write loses
+    // a race.
+    actions.append(&mut p.events);
     if d.status.as_ref() != Some(&p.status) {
         actions.push(Action::UpdateStatus(p.status.clone()));
     }
-    actions.append(&mut p.events);
     Plan { actions, requeue }
 }
 
