@@ -134,8 +134,19 @@ async fn scale_down_deletes_unready_pods_first() -> TestResult {
     let uid = rs.uid().unwrap_or_default();
     let all = wait_owned(&pods, &uid, 4).await;
     let ready: BTreeSet<String> = all.iter().take(2).map(|p| p.name_any()).collect();
-    for name in &ready {
-        mark_ready(&pods, name).await?;
+    for p in &all {
+        if ready.contains(&p.name_any()) {
+            mark_ready(&pods, &p.name_any()).await?;
+        } else {
+            // Running too, so readiness alone decides which go first.
+            let status = json!({"status": {"phase": "Running"}});
+            pods.patch_status(
+                &p.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&status),
+            )
+            .await?;
+        }
     }
     wait_for("readyReplicas 2", || async {
         (sets.get("api").await.ok()?.status?.ready_replicas == Some(2)).then_some(())
