@@ -259,12 +259,13 @@ pub fn is_pod_active(pod: &Pod) -> bool {
         && pod.metadata.deletion_timestamp.is_none()
 }
 
+/// Pending < Unknown < Running; any other phase ranks as Pending (upstream's map lookup
+/// yields zero for phases it does not list).
 fn phase_ordinal(pod: &Pod) -> u8 {
     match pod.status.as_ref().and_then(|s| s.phase.as_deref()) {
-        Some("Pending") => 0,
         Some("Unknown") => 1,
         Some("Running") => 2,
-        _ => 3,
+        _ => 0,
     }
 }
 

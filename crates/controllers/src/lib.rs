@@ -29,6 +29,8 @@
 //! - [`namespace`]: empties a terminating namespace of all content, then finalizes it;
 //! - [`job`]: runs Jobs' pods to completion, counting each finished pod once;
 //! - [`disruption`]: PodDisruptionBudget status (expected, healthy, allowed disruptions);
+//! - [`replicaset`]: pods of ReplicaSets and ReplicationControllers (one core for both);
+//! - [`deployment`]: rollouts of Deployments through ReplicaSets;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
@@ -37,6 +39,7 @@ pub mod controller_utils;
 pub mod cronjob;
 pub mod csrapproving;
 pub mod csrsigning;
+pub mod deployment;
 pub mod discovery;
 pub mod disruption;
 pub mod driver;
@@ -53,6 +56,7 @@ pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod podgc;
 pub mod registry;
+pub mod replicaset;
 pub mod resourcequota;
 pub mod root_ca_cert_publisher;
 pub mod serviceaccount;

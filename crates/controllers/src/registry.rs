@@ -13,9 +13,9 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::{
-    clusterrole_aggregation, cronjob, csrapproving, csrsigning, disruption, endpoints,
+    clusterrole_aggregation, cronjob, csrapproving, csrsigning, deployment, disruption, endpoints,
     endpointslice, endpointslicemirroring, garbagecollector, job, namespace, nodeipam,
-    nodelifecycle, podgc, resourcequota, root_ca_cert_publisher, serviceaccount,
+    nodelifecycle, podgc, replicaset, resourcequota, root_ca_cert_publisher, serviceaccount,
     serviceaccount_token, tainteviction, ttlafterfinished, ControllerContext, Error,
 };
 
@@ -179,6 +179,27 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "disruption-controller",
         start: |c, x| Box::pin(disruption::run(c, x)),
+    },
+    Registration {
+        name: replicaset::NAME,
+        aliases: &["replicaset-controller"],
+        disabled_by_default: false,
+        service_account: "replicaset-controller",
+        start: |c, x| Box::pin(replicaset::run(c, x)),
+    },
+    Registration {
+        name: replicaset::RC_NAME,
+        aliases: &["replicationcontroller-controller"],
+        disabled_by_default: false,
+        service_account: "replication-controller",
+        start: |c, x| Box::pin(replicaset::run_replication_controllers(c, x)),
+    },
+    Registration {
+        name: deployment::NAME,
+        aliases: &["deployment-controller"],
+        disabled_by_default: false,
+        service_account: "deployment-controller",
+        start: |c, x| Box::pin(deployment::run(c, x)),
     },
 ];
 

@@ -1,0 +1,410 @@
+//! `deployment` (upstream's deployment-controller): rolls a Deployment's pod template out
+//! through ReplicaSets.
+//!
+//! Each ReplicaSet holds one template, labelled and selected by its `pod-template-hash`
+//! ([`util::compute_hash`]). A changed template makes a new ReplicaSet, named
+//! `<deployment>-<hash>`, and the old ones are scaled down: RollingUpdate keeps the pods
+//! between `replicas - maxUnavailable` available and `replicas + maxSurge` in total, Recreate
+//! scales every old ReplicaSet to zero and waits for their pods to finish first. Revisions
+//! are the `deployment.kubernetes.io/revision` annotations; setting the template back to an
+//! older one (`kubectl rollout undo`) finds that ReplicaSet again and gives it the next
+//! revision. Paused Deployments only scale; a scaled Deployment mid-rollout shares the change
+//! among its ReplicaSets in proportion. Status carries the counts, `collisionCount` and the
+//! Progressing and Available conditions that `kubectl rollout status` reads. The decisions
+//! are pure ([`rollout::plan`]); this driver claims ReplicaSets and performs the plan.
+
+pub mod rollout;
+#[cfg(test)]
+mod tests;
+pub mod util;
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action as Requeue;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use rkube_api::selector::LabelSelector;
+use serde_json::{json, Value};
+
+use crate::controller_utils::{adopt_patch, claim, controller_of, controller_ref, release_patch};
+use crate::driver::{drive, on_objects, Events, Triggers};
+use crate::error::{is_already_exists, is_conflict, is_not_found};
+use crate::{ControllerContext, Error};
+use rollout::{plan, Action};
+
+pub const NAME: &str = "deployment";
+
+struct State {
+    client: Client,
+    sets: Store<ReplicaSet>,
+    pods: Store<Pod>,
+    recorder: Recorder,
+}
+
+/// Runs the controller until its watches end.
+pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Error> {
+    let (deployments, d_events) = ctx.informer::<Deployment>(NAME, &client).await;
+    let (sets, rs_events) = ctx.informer::<ReplicaSet>(NAME, &client).await;
+    let (pods, pod_events) = ctx.informer::<Pod>(NAME, &client).await;
+    let triggers = vec![
+        on_objects(d_events, false, |d: &Deployment| {
+            Some(ObjectRef::from_obj(d))
+        }),
+        rs_triggers(rs_events, deployments.clone()),
+        pod_deletions(pod_events, sets.clone()),
+    ];
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "deployment-controller".into(),
+            instance: None,
+        },
+    );
+    let state = Arc::new(State {
+        client,
+        sets,
+        pods,
+        recorder,
+    });
+    drive(NAME, &ctx, deployments, triggers, state, reconcile).await
+}
+
+fn is_deployment_ref(r: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference) -> bool {
+    r.kind == "Deployment" && r.api_version == "apps/v1"
+}
+
+/// A ReplicaSet's event queues its Deployment, or for an orphan every Deployment of its
+/// namespace that selects it.
+fn rs_triggers(events: Events<ReplicaSet>, deployments: Store<Deployment>) -> Triggers<Deployment> {
+    on_objects(events, true, move |rs: &ReplicaSet| {
+        let ns = rs.namespace().unwrap_or_default();
+        match controller_of(&rs.metadata) {
+            Some(r) if is_deployment_ref(r) => vec![ObjectRef::new(&r.name).within(&ns)],
+            Some(_) => Vec::new(),
+            None => deployments
+                .state()
+                .into_iter()
+                .filter(|d| d.namespace().as_deref() == Some(ns.as_str()))
+                .filter(|d| {
+                    LabelSelector::from_typed(d.spec.as_ref().map(|s| &s.selector))
+                        .is_ok_and(|s| !s.is_empty() && s.matches(&rs.metadata.labels))
+                })
+                .map(|d| ObjectRef::from_obj(d.as_ref()))
+                .collect(),
+        }
+    })
+}
+
+/// A deleted pod queues the Deployment of its ReplicaSet: Recreate waits for old pods to go.
+fn pod_deletions(events: Events<Pod>, sets: Store<ReplicaSet>) -> Triggers<Deployment> {
+    events
+        .filter_map(move |ev| {
+            let key = match ev {
+                watcher::Event::Delete(pod) => {
+                    let ns = pod.namespace().unwrap_or_default();
+                    controller_of(&pod.metadata)
+                        .filter(|r| r.kind == "ReplicaSet")
+                        .and_then(|r| sets.get(&ObjectRef::new(&r.name).within(&ns)))
+                        .and_then(|rs| {
+                            controller_of(&rs.metadata)
+                                .filter(|r| is_deployment_ref(r))
+                                .map(|r| ObjectRef::new(&r.name).within(&ns))
+                        })
+                }
+                _ => None,
+            };
+            std::future::ready(key)
+        })
+        .boxed()
+}
+
+impl State {
+    async fn event(&self, d: &Deployment, warning: bool, reason: &str, note: String) {
+        let ev = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.into(),
+            note: Some(note),
+            action: "Scale".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, &d.object_ref(&())).await {
+            tracing::debug!(controller = NAME, error = %e, "event not recorded");
+        }
+    }
+}
+
+async fn reconcile(d: Arc<Deployment>, st: Arc<State>) -> Result<Requeue, Error> {
+    for ready in [
+        st.sets.wait_until_ready().await.is_ok(),
+        st.pods.wait_until_ready().await.is_ok(),
+    ] {
+        if !ready {
+            return Err(Error::CacheStopped(NAME));
+        }
+    }
+    let ns = d.namespace().unwrap_or_default();
+    let selector = match LabelSelector::from_typed(d.spec.as_ref().map(|s| &s.selector)) {
+        Ok(s) if !s.is_empty() => s,
+        Ok(_) => {
+            let note = "This deployment is selecting all pods. A non-empty selector is required.";
+            st.event(&d, true, "SelectingAll", note.into()).await;
+            return Ok(Requeue::await_change());
+        }
+        Err(e) => {
+            tracing::warn!(controller = NAME, deployment = %d.name_any(), error = %e, "invalid selector");
+            return Ok(Requeue::await_change());
+        }
+    };
+    let in_ns: Vec<Arc<ReplicaSet>> = st
+        .sets
+        .state()
+        .into_iter()
+        .filter(|rs| rs.namespace().as_deref() == Some(ns.as_str()))
+        .collect();
+    let owned = claim_sets(&d, &selector, &in_ns, &st).await?;
+    let uids: Vec<String> = owned.iter().filter_map(|rs| rs.uid()).collect();
+    let pods: Vec<Arc<Pod>> = st
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
+        .filter(|p| controller_of(&p.metadata).is_some_and(|r| uids.contains(&r.uid)))
+        .collect();
+    let pod_refs: Vec<&Pod> = pods.iter().map(|p| p.as_ref()).collect();
+    let plan = plan(&d, owned, &pod_refs, Timestamp::now());
+    let sets = Api::<ReplicaSet>::namespaced(st.client.clone(), &ns);
+    let deployments = Api::<Deployment>::namespaced(st.client.clone(), &ns);
+    // The status write is guarded by the version this sync read (or wrote itself), so a
+    // sync that started from a stale cache cannot put an older status back.
+    let mut version = d.resource_version();
+    for action in plan.actions {
+        match action {
+            Action::CreateReplicaSet(rs) => {
+                if let Err(e) = sets.create(&PostParams::default(), &rs).await {
+                    if !is_already_exists(&e) {
+                        report_create_error(&d, &rs, &e, &deployments, &st).await;
+                        return Err(e.into());
+                    }
+                    if !created_by_us(&d, &rs, &sets).await? {
+                        return bump_collision_count(&d, &deployments).await;
+                    }
+                }
+            }
+            Action::UpdateReplicaSet(rs) => {
+                match sets
+                    .replace(&rs.name_any(), &PostParams::default(), &rs)
+                    .await
+                {
+                    Ok(_) => {}
+                    // The cache was behind; its update queues this Deployment again.
+                    Err(e) if is_conflict(&e) || is_not_found(&e) => {
+                        return Ok(Requeue::await_change())
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Action::DeleteReplicaSet(rs) => {
+                match sets.delete(&rs.name_any(), &DeleteParams::default()).await {
+                    Ok(_) => {}
+                    Err(e) if is_not_found(&e) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Action::SetRevision(rev) => {
+                // The annotation goes through the main resource: this API server's status
+                // subresource takes status only.
+                let patch = json!({"metadata": {"annotations": {util::REVISION: rev}}});
+                match deployments
+                    .patch(
+                        &d.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                {
+                    Ok(patched) => version = patched.resource_version(),
+                    Err(e) if is_not_found(&e) => return Ok(Requeue::await_change()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Action::UpdateStatus(status) => {
+                let mut patch = status_patch(d.status.as_ref(), &status);
+                patch["metadata"] = json!({ "resourceVersion": version });
+                match deployments
+                    .patch_status(
+                        &d.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                {
+                    Ok(_) => {}
+                    // Newer than this sync's view: its event queues another sync.
+                    Err(e) if is_not_found(&e) || is_conflict(&e) => {
+                        return Ok(Requeue::await_change())
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Action::Event {
+                warning,
+                reason,
+                note,
+            } => st.event(&d, warning, reason, note).await,
+        }
+    }
+    Ok(plan
+        .requeue
+        .map_or_else(Requeue::await_change, Requeue::requeue))
+}
+
+/// A merge patch that makes the status `new`: fields `old` had and `new` lacks are nulled.
+fn status_patch(old: Option<&DeploymentStatus>, new: &DeploymentStatus) -> Value {
+    let mut new_v = serde_json::to_value(new).unwrap_or_else(|_| json!({}));
+    if let (Some(old_v), Some(obj)) = (
+        old.and_then(|o| serde_json::to_value(o).ok()),
+        new_v.as_object_mut(),
+    ) {
+        for k in old_v.as_object().into_iter().flat_map(|m| m.keys()) {
+            obj.entry(k.clone()).or_insert(Value::Null);
+        }
+    }
+    json!({ "status": new_v })
+}
+
+/// After AlreadyExists: whether the existing ReplicaSet is this Deployment's with this
+/// template (then the create had simply happened before), rather than a hash collision.
+async fn created_by_us(
+    d: &Deployment,
+    rs: &ReplicaSet,
+    sets: &Api<ReplicaSet>,
+) -> Result<bool, Error> {
+    let Some(existing) = sets.get_opt(&rs.name_any()).await? else {
+        return Ok(false);
+    };
+    let ours =
+        controller_of(&existing.metadata).is_some_and(|r| Some(&r.uid) == d.metadata.uid.as_ref());
+    let same = util::equal_ignore_hash(
+        existing.spec.as_ref().and_then(|s| s.template.as_ref()),
+        d.spec.as_ref().map(|s| &s.template),
+    );
+    Ok(ours && same)
+}
+
+/// Upstream's answer to a failed ReplicaSet create: a Warning event and, with a progress
+/// deadline, Progressing False `ReplicaSetCreateError`.
+async fn report_create_error(
+    d: &Deployment,
+    rs: &ReplicaSet,
+    err: &kube::Error,
+    api: &Api<Deployment>,
+    st: &State,
+) {
+    let detail = match err {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    };
+    let msg = format!(
+        "Failed to create new replica set {:?}: {detail}",
+        rs.name_any()
+    );
+    st.event(d, true, util::RS_CREATE_ERROR, msg.clone()).await;
+    if util::progress_deadline(d).is_none() {
+        return;
+    }
+    let mut status = d.status.clone().unwrap_or_default();
+    let now = Timestamp::now();
+    let cond = util::condition(util::PROGRESSING, "False", util::RS_CREATE_ERROR, msg, now);
+    util::set_condition(&mut status, cond);
+    let patch = status_patch(d.status.as_ref(), &status);
+    if let Err(e) = api
+        .patch_status(
+            &d.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        tracing::debug!(controller = NAME, error = %e, "status not updated");
+    }
+}
+
+/// A hash collision: the next hash includes a higher `collisionCount` (upstream's answer).
+async fn bump_collision_count(d: &Deployment, api: &Api<Deployment>) -> Result<Requeue, Error> {
+    let count = d
+        .status
+        .as_ref()
+        .and_then(|s| s.collision_count)
+        .unwrap_or(0)
+        + 1;
+    let patch = json!({"status": {"collisionCount": count}});
+    api.patch_status(
+        &d.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(Requeue::await_change())
+}
+
+/// Claims the namespace's ReplicaSets for `d` (adopting matching orphans, releasing owned
+/// ones that no longer match) and returns those it owns.
+async fn claim_sets(
+    d: &Deployment,
+    selector: &LabelSelector,
+    all: &[Arc<ReplicaSet>],
+    st: &State,
+) -> Result<Vec<ReplicaSet>, Error> {
+    let claims = claim(&d.metadata, selector, all.iter().map(|r| r.as_ref()));
+    let mut owned: Vec<ReplicaSet> = claims.owned.iter().map(|r| (*r).clone()).collect();
+    let ns = d.namespace().unwrap_or_default();
+    let api = Api::<ReplicaSet>::namespaced(st.client.clone(), &ns);
+    let params = PatchParams::default();
+    if !claims.adopt.is_empty() {
+        // Upstream's RecheckDeletionTimestamp: a live read, since the cache may lag.
+        let fresh = Api::<Deployment>::namespaced(st.client.clone(), &ns)
+            .get_opt(&d.name_any())
+            .await?;
+        let can_adopt = fresh.is_some_and(|f| {
+            f.metadata.uid == d.metadata.uid && f.metadata.deletion_timestamp.is_none()
+        });
+        if can_adopt {
+            let oref = controller_ref(&d.metadata, "apps/v1", "Deployment");
+            for rs in &claims.adopt {
+                let patch = adopt_patch(&rs.metadata, &oref);
+                match api
+                    .patch(&rs.name_any(), &params, &Patch::Merge(&patch))
+                    .await
+                {
+                    Ok(adopted) => owned.push(adopted),
+                    Err(e) if is_not_found(&e) || is_conflict(&e) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    let uid = d.metadata.uid.clone().unwrap_or_default();
+    for rs in &claims.release {
+        let patch = release_patch(&rs.metadata, &uid);
+        match api
+            .patch(&rs.name_any(), &params, &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) || is_conflict(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(owned)
+}
