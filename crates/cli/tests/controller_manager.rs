@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,15 +21,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn scrape(port: u16) -> std::io::Result<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,7 +80,7 @@ async fn the_standalone_manager_leads_runs_its_controllers_and_serves_metrics() 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let body = tokio::task::spawn_blocking(move || scrape(metrics_port)).await??;
+    let body = tokio::task::spawn_blocking(move || common::scrape(metrics_port)).await??;
     let adds = body
         .lines()
         .find(|l| l.starts_with("workqueue_adds_total{name=\"serviceaccount\"}"))

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -17,16 +16,6 @@ async fn client(
     let kc = kube::config::Kubeconfig::read_from(&server.kubeconfig)?;
     let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
     Ok(kube::Client::try_from(cfg)?)
-}
-
-/// `GET /metrics` over plain HTTP/1.0.
-fn scrape(port: u16) -> std::io::Result<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,7 +78,7 @@ async fn the_server_schedules_a_pod_and_serves_the_scheduler_metrics() -> TestRe
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let body = tokio::task::spawn_blocking(move || scrape(metrics_port)).await??;
+    let body = tokio::task::spawn_blocking(move || common::scrape(metrics_port)).await??;
     assert!(
         body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200"),
         "{body}"

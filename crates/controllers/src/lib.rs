@@ -47,6 +47,7 @@ pub mod endpoints;
 pub mod endpointslice;
 pub mod endpointslicemirroring;
 pub mod error;
+pub mod events;
 pub mod garbagecollector;
 pub mod informers;
 pub mod job;

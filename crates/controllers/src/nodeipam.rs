@@ -17,7 +17,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{EventType, Recorder, Reporter};
+use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -25,7 +25,7 @@ use serde_json::json;
 
 use crate::driver::{drive, on_objects};
 use crate::error::is_not_found;
-use crate::nodelifecycle::publish;
+use crate::events::publish;
 use crate::{ControllerContext, Error};
 
 pub const NAME: &str = "node-ipam";
@@ -315,13 +315,7 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
         }
     })?;
     let (nodes, events) = ctx.informer::<Node>(NAME, &client).await;
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "node-controller".into(),
-            instance: None,
-        },
-    );
+    let recorder = crate::events::recorder(client.clone(), "node-controller");
     let state = Arc::new(State {
         client,
         nodes: nodes.clone(),

@@ -20,13 +20,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{EventType, Recorder, Reporter};
+use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::driver::{drive, on_objects};
 use crate::error::{is_conflict, is_not_found};
-use crate::nodelifecycle::publish;
+use crate::events::publish;
 use crate::{ControllerContext, Error};
 
 pub const NAME: &str = "taint-eviction-controller";
@@ -159,13 +159,7 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
                 .collect()
         }),
     ];
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: NAME.into(),
-            instance: None,
-        },
-    );
+    let recorder = crate::events::recorder(client.clone(), NAME);
     let state = Arc::new(State {
         client,
         nodes,

@@ -26,7 +26,9 @@ use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::api::{DeleteParams, PostParams, PropagationPolicy};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::events::Recorder;
+
+use crate::events;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 
@@ -71,29 +73,12 @@ struct State {
 
 impl State {
     async fn event(&self, cj: &CronJob, ev: &Event) {
-        let recorder = self.recorder.get_or_init(|| {
-            Recorder::new(
-                self.client.clone(),
-                Reporter {
-                    controller: COMPONENT.into(),
-                    instance: None,
-                },
-            )
-        });
-        let ev = KubeEvent {
-            type_: if ev.warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: ev.reason.into(),
-            note: Some(ev.message.clone()),
-            action: ev.reason.into(),
-            secondary: None,
-        };
-        if let Err(e) = recorder.publish(&ev, &cj.object_ref(&())).await {
-            tracing::debug!(controller = NAME, error = %e, "event not recorded");
-        }
+        let recorder = self
+            .recorder
+            .get_or_init(|| events::recorder(self.client.clone(), COMPONENT));
+        let reference = cj.object_ref(&());
+        let (type_, note) = (events::event_type(ev.warning), ev.message.clone());
+        events::publish(recorder, &reference, type_, ev.reason, note).await;
     }
 }
 

@@ -26,7 +26,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action as Requeue;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -60,13 +60,7 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
         rs_triggers(rs_events, deployments.clone()),
         pod_deletions(pod_events, sets.clone()),
     ];
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "deployment-controller".into(),
-            instance: None,
-        },
-    );
+    let recorder = crate::events::recorder(client.clone(), "deployment-controller");
     let state = Arc::new(State {
         client,
         sets,

@@ -29,7 +29,9 @@ use k8s_openapi::api::core::v1::{ObjectReference, Pod, ReplicationController};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::PostParams;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::events::Recorder;
+
+use crate::events;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 
@@ -73,15 +75,9 @@ struct State {
 
 impl State {
     async fn record(&self, pdb: &PodDisruptionBudget, ev: &core::Event) {
-        let recorder = self.recorder.get_or_init(|| {
-            Recorder::new(
-                self.client.clone(),
-                Reporter {
-                    controller: COMPONENT.into(),
-                    instance: None,
-                },
-            )
-        });
+        let recorder = self
+            .recorder
+            .get_or_init(|| events::recorder(self.client.clone(), COMPONENT));
         let regarding = match &ev.pod {
             Some(pod) => ObjectReference {
                 api_version: Some("v1".into()),
@@ -92,20 +88,8 @@ impl State {
             },
             None => pdb.object_ref(&()),
         };
-        let event = KubeEvent {
-            type_: if ev.warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: ev.reason.into(),
-            note: Some(ev.message.clone()),
-            action: ev.reason.into(),
-            secondary: None,
-        };
-        if let Err(e) = recorder.publish(&event, &regarding).await {
-            tracing::debug!(controller = NAME, error = %e, "event not recorded");
-        }
+        let (type_, note) = (events::event_type(ev.warning), ev.message.clone());
+        events::publish(recorder, &regarding, type_, ev.reason, note).await;
     }
 }
 

@@ -36,7 +36,9 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::events::Recorder;
+
+use crate::events;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 
@@ -87,29 +89,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl State {
     async fn event(&self, job: &Job, ev: &Event) {
-        let recorder = self.recorder.get_or_init(|| {
-            Recorder::new(
-                self.client.clone(),
-                Reporter {
-                    controller: COMPONENT.into(),
-                    instance: None,
-                },
-            )
-        });
-        let ev = KubeEvent {
-            type_: if ev.warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: ev.reason.clone(),
-            note: Some(ev.message.clone()),
-            action: ev.reason.clone(),
-            secondary: None,
-        };
-        if let Err(e) = recorder.publish(&ev, &job.object_ref(&())).await {
-            tracing::debug!(controller = NAME, error = %e, "event not recorded");
-        }
+        let recorder = self
+            .recorder
+            .get_or_init(|| events::recorder(self.client.clone(), COMPONENT));
+        let reference = job.object_ref(&());
+        let (type_, note) = (events::event_type(ev.warning), ev.message.clone());
+        events::publish(recorder, &reference, type_, &ev.reason, note).await;
     }
 
     fn cached_pod(&self, ns: &str, name: &str) -> Option<Arc<Pod>> {

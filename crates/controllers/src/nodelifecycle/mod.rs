@@ -28,7 +28,9 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{EventType, Recorder};
+
+pub(crate) use crate::events::publish;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 
@@ -55,13 +57,7 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
     // cache of the controller's own (no shared informers) keeps filling.
     tokio::spawn(lease_events.for_each(|_| async {}));
     tokio::spawn(pod_events.for_each(|_| async {}));
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "node-controller".into(),
-            instance: None,
-        },
-    );
+    let recorder = crate::events::recorder(client.clone(), "node-controller");
     let mut monitor = Monitor::default();
     let mut tick = tokio::time::interval(cfg.node_monitor_period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -199,24 +195,4 @@ async fn mark_pods_not_ready(
         }
     }
     first_error.map_or(Ok(()), |e| Err(e.into()))
-}
-
-/// Records an event; a failure to record is logged, never fatal.
-pub(crate) async fn publish(
-    recorder: &Recorder,
-    reference: &k8s_openapi::api::core::v1::ObjectReference,
-    type_: EventType,
-    reason: &str,
-    note: String,
-) {
-    let ev = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: reason.into(),
-        secondary: None,
-    };
-    if let Err(e) = recorder.publish(&ev, reference).await {
-        tracing::debug!(reason, error = %e, "recording event failed");
-    }
 }

@@ -24,7 +24,7 @@ use k8s_openapi::api::core::v1::{ObjectReference, Pod, ReplicationController};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -166,13 +166,7 @@ async fn run_for<K: Workload>(client: Client, ctx: Arc<ControllerContext>) -> Re
         on_objects(workload_events, true, |w: &K| Some(ObjectRef::from_obj(w))),
         pod_triggers::<K>(pod_events, workloads.clone(), expectations.clone()),
     ];
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: K::COMPONENT.into(),
-            instance: None,
-        },
-    );
+    let recorder = crate::events::recorder(client.clone(), K::COMPONENT);
     let state = Arc::new(State {
         client,
         pods,
