@@ -183,11 +183,17 @@ async fn update_loop(
     let pinned = precondition
         .map(|rv| precondition_rev(res, ctx.name(), rv))
         .transpose()?;
-    // The first attempt starts from the watch cache's copy, as upstream's cacher passes its
-    // object to the store's GuaranteedUpdate: that copy may be stale, so only a write that
-    // the store accepts at its revision settles on it; any other outcome (an error, a no-op,
-    // a conflict) is decided again from a fresh read.
-    let mut cached = ctx.server.cache(res).get(&key);
+    // A storage-level write's first attempt starts from the watch cache's copy, as upstream's
+    // cacher passes its object to the store's GuaranteedUpdate: that copy may be stale, so
+    // only a write that the store accepts at its revision settles on it; any other outcome (an
+    // error, a no-op, a conflict) is decided again from a fresh read. Writes through admission
+    // always start from the store: admission has side effects (ResourceQuota charges the
+    // quota) that must not be taken on a copy that may be stale.
+    let mut cached = if admit {
+        None
+    } else {
+        ctx.server.cache(res).get(&key)
+    };
     loop {
         let from_cache = cached.is_some();
         let current = match cached.take() {
@@ -239,22 +245,22 @@ async fn update_loop(
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
         {
-            if !rv.is_empty() && precondition_rev(res, ctx.name(), rv)? != rev {
+            if !rv.is_empty() && check!(precondition_rev(res, ctx.name(), rv)) != rev {
                 settle!(Err(ApiError::stale(res, ctx.name())));
             }
         }
         if object::name(&new) != ctx.name() && !object::name(&new).is_empty() {
-            return Err(ApiError::bad_request(format!(
+            settle!(Err(ApiError::bad_request(format!(
                 "the name of the object ({}) does not match the name on the URL ({})",
                 object::name(&new),
                 ctx.name()
-            )));
+            ))));
         }
         // An unconditional write updates the revision read, as upstream's store does.
         object::set_resource_version(&mut new, rev);
-        object::meta_mut(&mut new)?.insert("name".into(), json!(ctx.name()));
+        check!(object::meta_mut(&mut new)).insert("name".into(), json!(ctx.name()));
         if res.namespaced {
-            object::meta_mut(&mut new)?.insert("namespace".into(), json!(ctx.namespace()));
+            check!(object::meta_mut(&mut new)).insert("namespace".into(), json!(ctx.namespace()));
         }
         if admit {
             check!(admission::admit_update(ctx, &mut new, &old, dry).await);
@@ -274,7 +280,7 @@ async fn update_loop(
                 Ok((new, false))
             });
         }
-        let deleting = should_delete_during_update(&new, &old);
+        let deleting = should_delete_during_update(res, &new, &old);
         let txn = if deleting {
             TxnRequest::delete(key.clone(), rev)
         } else {
@@ -324,7 +330,7 @@ fn unchanged(new: &Value, old: &Value) -> bool {
 
 /// An update that removes the last finalizer of an object already being deleted (with no
 /// grace period left) deletes it, as upstream's `ShouldDeleteDuringUpdate`.
-fn should_delete_during_update(new: &Value, old: &Value) -> bool {
+fn should_delete_during_update(res: &rkube_api::ResourceInfo, new: &Value, old: &Value) -> bool {
     // Upstream's `ShouldDeleteDuringUpdate`: no finalizers left on an object already being
     // deleted with no grace left; a namespace also needs its `spec.finalizers` empty
     // (`ShouldDeleteNamespaceDuringUpdate`), so the finalize subresource deletes it.
@@ -333,8 +339,7 @@ fn should_delete_during_update(new: &Value, old: &Value) -> bool {
             .and_then(Value::as_array)
             .is_none_or(Vec::is_empty)
     };
-    let namespace = new.get("kind").and_then(Value::as_str) == Some("Namespace")
-        && new.get("apiVersion").and_then(Value::as_str) == Some("v1");
+    let namespace = res.group.is_empty() && res.plural == "namespaces";
     empty(new, "/metadata/finalizers")
         && old.pointer("/metadata/deletionTimestamp").is_some()
         && old
