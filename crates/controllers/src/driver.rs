@@ -143,13 +143,11 @@ where
     let metrics = ctx.metrics.clone();
     let backoff = Arc::new(RetryBackoff::default());
     let on_success = backoff.clone();
+    let on_gone = (backoff.clone(), metrics.clone());
     let queued = metrics.clone();
     let queue = stream::select_all(triggers)
         .map(move |r| {
-            queued.queued(
-                controller,
-                format!("{}/{}", r.namespace.as_deref().unwrap_or_default(), r.name),
-            );
+            queued.queued(controller, ref_key(r.namespace.as_deref(), &r.name));
             r
         })
         .map(Ok::<_, Infallible>);
@@ -188,8 +186,12 @@ where
                 Err(controller::Error::ReconcilerFailed(err, obj)) => {
                     tracing::warn!(controller, object = %obj, error = %err, "reconcile failed, will retry")
                 }
-                // A key whose object left the cache before its turn: nothing to do.
+                // A key whose object left the cache before its turn: nothing to do but forget
+                // it, so that neither its backoff nor the queue depth keeps it.
                 Err(controller::Error::ObjectNotFound(obj)) => {
+                    let key = ref_key(obj.namespace.as_deref(), &obj.name);
+                    on_gone.0.succeeded(&key);
+                    on_gone.1.started(controller, key);
                     tracing::debug!(controller, object = %obj, "object gone before reconcile")
                 }
                 Err(err) => tracing::warn!(controller, error = %err, "controller queue failed"),
@@ -201,14 +203,18 @@ where
     Ok(())
 }
 
-/// The key an object is queued under, for backoff bookkeeping.
+/// The key an object is queued under, for backoff and queue-depth bookkeeping.
 fn key_of<K: Resource>(obj: &K) -> String {
     let meta = obj.meta();
-    format!(
-        "{}/{}",
-        meta.namespace.as_deref().unwrap_or_default(),
-        meta.name.as_deref().unwrap_or_default()
+    ref_key(
+        meta.namespace.as_deref(),
+        meta.name.as_deref().unwrap_or_default(),
     )
+}
+
+/// `namespace/name`, with an empty namespace for cluster-scoped objects.
+fn ref_key(namespace: Option<&str>, name: &str) -> String {
+    format!("{}/{}", namespace.unwrap_or_default(), name)
 }
 
 /// Per-key exponential backoff for failed reconciles, as upstream's

@@ -7,7 +7,10 @@
 //! later ones subscribe to the same events. A subscriber that arrives after the initial list,
 //! or falls so far behind that events were dropped for it, first gets the cache's content
 //! replayed as an initial list (`Init`, `InitApply`..., `InitDone`): controllers are
-//! level-triggered, so a repeated object is harmless and a missed one is not.
+//! level-triggered, so a repeated object is harmless and a missed one is not. When the watch
+//! relists, objects the relist no longer finds are sent as deletes (as upstream's
+//! `DeletedFinalStateUnknown`); a subscriber that lagged can still miss a delete made during
+//! its lag, which the replay cannot show.
 //!
 //! kube-runtime's own shared stores (`unstable-runtime-subscribe`) hand subscribers objects
 //! without delete events; controllers need the deletes (a deleted pod wakes its owner), hence
@@ -19,7 +22,7 @@ use std::fmt::{self, Debug};
 use std::sync::{Arc, Mutex};
 
 use futures::stream::{self, StreamExt};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
@@ -123,26 +126,31 @@ impl SharedInformers {
         informers.insert(TypeId::of::<K>(), Box::new(informer.clone()));
         let api = Api::<K>::all(self.client.clone());
         let kind = K::kind(&());
+        let cache = informer.store.clone();
         let task = tokio::spawn(async move {
             let mut events = reflector::reflector(
                 writer,
                 watcher(api, watcher::Config::default()).default_backoff(),
             )
             .boxed();
+            let mut relist = Relist::default();
             while let Some(ev) = events.next().await {
-                match ev {
-                    // No subscriber yet is fine: the cache fills regardless.
-                    Ok(ev) => {
-                        let listed = matches!(ev, watcher::Event::InitDone);
-                        // No subscriber yet is fine: the cache fills regardless.
-                        drop(tx.send(ev));
-                        if listed {
-                            ready_tx.send_replace(true);
-                        }
-                    }
+                let ev = match ev {
+                    Ok(ev) => ev,
                     Err(err) => {
-                        tracing::warn!(%kind, error = %err, "shared informer watch failed, retrying")
+                        tracing::warn!(%kind, error = %err, "shared informer watch failed, retrying");
+                        continue;
                     }
+                };
+                let gone = relist.observe(&ev, &cache);
+                let listed = matches!(ev, watcher::Event::InitDone);
+                // No subscriber yet is fine: the cache fills regardless.
+                drop(tx.send(ev));
+                for o in gone {
+                    drop(tx.send(watcher::Event::Delete(o)));
+                }
+                if listed {
+                    ready_tx.send_replace(true);
                 }
             }
         });
@@ -151,6 +159,45 @@ impl SharedInformers {
             .unwrap_or_else(|p| p.into_inner())
             .push(task.abort_handle());
         informer
+    }
+}
+
+/// The objects cached before a relist that the relist has not listed again: gone while the
+/// watch was down. A relist alone says nothing of them, so subscribers get a Delete for each
+/// once it is done (upstream's `DeletedFinalStateUnknown`).
+struct Relist<K: Resource<DynamicType = ()> + 'static> {
+    unlisted: HashMap<ObjectRef<K>, Arc<K>>,
+}
+
+impl<K: Resource<DynamicType = ()> + 'static> Default for Relist<K> {
+    fn default() -> Self {
+        Relist {
+            unlisted: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Resource<DynamicType = ()> + Clone + 'static> Relist<K> {
+    /// Follows one applied event; at the end of a list, returns the objects it did not list.
+    fn observe(&mut self, ev: &watcher::Event<K>, cache: &Store<K>) -> Vec<K> {
+        match ev {
+            // The reflector's cache keeps its old content until the list is done, so at Init
+            // it still holds what was there before.
+            watcher::Event::Init => {
+                self.unlisted = cache
+                    .state()
+                    .into_iter()
+                    .map(|o| (ObjectRef::from_obj(&*o), o))
+                    .collect();
+                Vec::new()
+            }
+            watcher::Event::InitApply(o) => {
+                self.unlisted.remove(&ObjectRef::from_obj(o));
+                Vec::new()
+            }
+            watcher::Event::InitDone => self.unlisted.drain().map(|(_, o)| (*o).clone()).collect(),
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -245,6 +292,34 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn a_relist_reports_what_it_no_longer_lists_as_deleted() {
+        let (store, mut writer) = reflector::store::<ConfigMap>();
+        let mut relist = Relist::default();
+        let mut apply = |ev: watcher::Event<ConfigMap>| {
+            writer.apply_watcher_event(&ev);
+            let mut gone: Vec<String> = relist
+                .observe(&ev, &store)
+                .into_iter()
+                .filter_map(|o| o.metadata.name)
+                .collect();
+            gone.sort();
+            gone
+        };
+        apply(watcher::Event::Init);
+        apply(watcher::Event::InitApply(cm("a")));
+        apply(watcher::Event::InitApply(cm("b")));
+        assert!(
+            apply(watcher::Event::InitDone).is_empty(),
+            "a first list deletes nothing"
+        );
+        apply(watcher::Event::Apply(cm("c")));
+        // The watch broke; the relist finds only b.
+        apply(watcher::Event::Init);
+        apply(watcher::Event::InitApply(cm("b")));
+        assert_eq!(apply(watcher::Event::InitDone), ["a", "c"]);
     }
 
     #[tokio::test]

@@ -114,6 +114,10 @@ pub struct ControllerContext {
     /// The manager's shared informers; without them, [`ControllerContext::informer`] gives
     /// each controller a watch of its own.
     pub shared_informers: Option<Arc<SharedInformers>>,
+    /// Informers made on first use when `shared_informers` is not given, watching with the
+    /// informer client or else the first asking controller's own: every cache is then still
+    /// filled by a task of its own, never only while some stream happens to be polled.
+    own_informers: std::sync::OnceLock<Arc<SharedInformers>>,
     /// Reconciles at a time per controller name (upstream's `--concurrent-*-syncs`); a
     /// controller not named gets [`driver::DEFAULT_WORKERS`].
     pub workers: std::collections::HashMap<String, u16>,
@@ -146,9 +150,8 @@ impl ControllerContext {
         self.informer_client.clone().unwrap_or_else(|| own.clone())
     }
 
-    /// The cache of `K` in all namespaces and a stream of its watch events: from the shared
-    /// informers when the manager has them (returned once the cache is synced), else from a
-    /// watch of the controller's own (filled as the events are polled).
+    /// The cache of `K` in all namespaces, once synced, and a stream of its watch events: from
+    /// the manager's shared informers, or informers this context makes on first use.
     pub async fn informer<K>(
         &self,
         controller: &'static str,
@@ -163,14 +166,15 @@ impl ControllerContext {
             + Sync
             + 'static,
     {
-        match &self.shared_informers {
-            Some(shared) => shared.get::<K>().await,
-            None => driver::reflect(
-                controller,
-                kube::Api::all(self.informers(own)),
-                kube::runtime::watcher::Config::default(),
-            ),
-        }
+        let shared = match &self.shared_informers {
+            Some(shared) => shared.clone(),
+            None => self
+                .own_informers
+                .get_or_init(|| SharedInformers::new(self.informers(own)))
+                .clone(),
+        };
+        tracing::debug!(controller, kind = %K::kind(&()), "waiting for the informer's cache");
+        shared.get::<K>().await
     }
 }
 
@@ -187,6 +191,7 @@ impl ControllerContext {
             cluster_signing_duration: DEFAULT_CLUSTER_SIGNING_DURATION,
             informer_client: None,
             shared_informers: None,
+            own_informers: Default::default(),
             workers: Default::default(),
             metrics: Default::default(),
             node_lifecycle: Default::default(),

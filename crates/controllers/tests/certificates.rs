@@ -207,10 +207,9 @@ async fn wait_certificate(api: &Api<CertificateSigningRequest>, name: &str) -> V
 }
 
 fn signing_context(signer: Arc<RecordingSigner>) -> ControllerContext {
-    ControllerContext {
-        csr_signer: Some(signer),
-        ..ControllerContext::new(CA_PEM)
-    }
+    let mut ctx = ControllerContext::new(CA_PEM);
+    ctx.csr_signer = Some(signer);
+    ctx
 }
 
 const CLIENT_AUTH: &str = "client auth";

@@ -31,10 +31,9 @@ impl TokenGenerator for SpelledTokens {
 }
 
 fn context() -> ControllerContext {
-    ControllerContext {
-        token_generator: Some(Arc::new(SpelledTokens)),
-        ..ControllerContext::new(CA_PEM)
-    }
+    let mut ctx = ControllerContext::new(CA_PEM);
+    ctx.token_generator = Some(Arc::new(SpelledTokens));
+    ctx
 }
 
 async fn create_account(client: &kube::Client, name: &str) -> Result<ServiceAccount, kube::Error> {

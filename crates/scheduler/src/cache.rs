@@ -68,11 +68,6 @@ impl Cache {
         &mut self.snapshot
     }
 
-    /// The number of pods the cache counts on nodes (assumed ones included).
-    pub fn pod_count(&self) -> usize {
-        self.pods.len()
-    }
-
     /// Whether the pod with `uid` is assumed (placed, binding not yet confirmed).
     pub fn is_assumed(&self, uid: &str) -> bool {
         self.pods.get(uid).is_some_and(|p| p.assumed)

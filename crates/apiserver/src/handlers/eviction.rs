@@ -11,7 +11,7 @@
 //! Otherwise the budget is checked and spent: a status older than the spec is 429 ("still
 //! being processed"), `disruptionsAllowed` 0 is 429 with a `DisruptionBudget` cause, and else
 //! `disruptionsAllowed` is decremented and the pod recorded in `disruptedPods` with the time,
-//! written at the storage layer with a resourceVersion precondition (a conflict re-reads the
+//! written through the budget's status subresource with a resourceVersion precondition (a conflict re-reads the
 //! budget and tries again, a few times, then 429). Then the pod is deleted with the
 //! eviction's `deleteOptions`. A dry run writes nothing.
 //!

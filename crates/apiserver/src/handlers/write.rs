@@ -348,3 +348,86 @@ fn should_delete_during_update(res: &rkube_api::ResourceInfo, new: &Value, old: 
             .is_none_or(|g| g == 0)
         && (!namespace || empty(new, "/spec/finalizers"))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn an_update_deletes_what_is_being_deleted_with_nothing_left_holding_it() {
+        let res = |plural| rkube_api::catalogue::find("", "v1", plural).expect("served");
+        let deleting = |grace: Option<i64>, finalizers: &[&str]| {
+            let mut meta = json!({"name": "x", "deletionTimestamp": "2026-01-01T00:00:00Z",
+                "finalizers": finalizers});
+            if let Some(g) = grace {
+                meta["deletionGracePeriodSeconds"] = json!(g);
+            }
+            json!({"metadata": meta})
+        };
+        let cm = res("configmaps");
+        let cases = [
+            (
+                "last finalizer removed",
+                deleting(Some(0), &["a"]),
+                deleting(Some(0), &[]),
+                true,
+            ),
+            (
+                "a finalizer left",
+                deleting(Some(0), &["a", "b"]),
+                deleting(Some(0), &["b"]),
+                false,
+            ),
+            (
+                "no grace recorded",
+                deleting(None, &["a"]),
+                deleting(None, &[]),
+                true,
+            ),
+            (
+                "grace still running",
+                deleting(Some(30), &["a"]),
+                deleting(Some(30), &[]),
+                false,
+            ),
+            (
+                "not being deleted",
+                json!({"metadata": {"name": "x", "finalizers": ["a"]}}),
+                json!({"metadata": {"name": "x"}}),
+                false,
+            ),
+        ];
+        for (name, old, new, want) in cases {
+            assert_eq!(should_delete_during_update(cm, &new, &old), want, "{name}");
+        }
+        let ns = res("namespaces");
+        let held = |spec: &[&str]| {
+            let mut v = deleting(Some(0), &[]);
+            v["spec"] = json!({"finalizers": spec});
+            v
+        };
+        assert!(!should_delete_during_update(
+            ns,
+            &held(&["kubernetes"]),
+            &held(&["kubernetes"])
+        ));
+        assert!(should_delete_during_update(
+            ns,
+            &held(&[]),
+            &held(&["kubernetes"])
+        ));
+    }
+
+    #[test]
+    fn only_a_resource_version_difference_is_unchanged() {
+        let a = json!({"metadata": {"name": "x", "resourceVersion": "1"}, "data": {"k": "v"}});
+        let b = json!({"metadata": {"name": "x", "resourceVersion": "2"}, "data": {"k": "v"}});
+        let c = json!({"metadata": {"name": "x"}, "data": {"k": "w"}});
+        let d = json!({"metadata": {"name": "x", "labels": {"l": "1"}}, "data": {"k": "v"}});
+        assert!(unchanged(&a, &b));
+        assert!(!unchanged(&a, &c));
+        assert!(!unchanged(&d, &a));
+    }
+}

@@ -39,8 +39,6 @@ use crate::framework::{
 };
 use crate::registry::Handle;
 
-pub use filtering::{PreFilterState, TopologyCounts};
-
 /// The plugin's name.
 pub const NAME: &str = "InterPodAffinity";
 
