@@ -150,7 +150,10 @@ impl Cache {
                 .or_insert_with(|| (*size, HashSet::new()));
             e.0 = *size;
             e.1.insert(node.to_string());
-            changed.insert(name.clone());
+            // An image the node already had at this size changes no node's view of it.
+            if old.get(name) != Some(size) {
+                changed.insert(name.clone());
+            }
         }
         // refresh the per-node view of every node holding a changed image
         let mut affected: HashSet<String> = HashSet::new();
@@ -329,6 +332,19 @@ mod tests {
         c.upsert_node(node("n3", json!([])));
         let st = &c.snapshot().get("n1").expect("n1").image_states["busybox:1"];
         assert_eq!((st.size, st.num_nodes), (1000, 2));
+        // A heartbeat with the same images changes nothing; a new size reaches every holder.
+        c.upsert_node(node(
+            "n2",
+            json!([{"names": ["busybox:1", "sha"], "sizeBytes": 1000}]),
+        ));
+        let st = &c.snapshot().get("n1").expect("n1").image_states["busybox:1"];
+        assert_eq!((st.size, st.num_nodes), (1000, 2));
+        c.upsert_node(node(
+            "n2",
+            json!([{"names": ["busybox:1", "sha"], "sizeBytes": 2000}]),
+        ));
+        let st = &c.snapshot().get("n1").expect("n1").image_states["busybox:1"];
+        assert_eq!((st.size, st.num_nodes), (2000, 2));
         c.remove_node("n2");
         let st = &c.snapshot().get("n1").expect("n1").image_states["busybox:1"];
         assert_eq!(st.num_nodes, 1);
