@@ -27,7 +27,9 @@ use kube::{Api, Client, ResourceExt};
 
 use crate::driver::{drive, on_objects};
 use crate::endpointslice::plan::{MANAGED_BY_LABEL, SERVICE_NAME_LABEL, TRIGGER_TIME_ANNOTATION};
-use crate::endpointslice::{apply_plan, managed_slices, Plan, SliceTracker};
+use crate::endpointslice::{
+    apply_plan, forget_deleted_services, forget_deleted_slices, managed_slices, Plan, SliceTracker,
+};
 use crate::error::is_not_found;
 use crate::{ControllerContext, Error};
 
@@ -199,7 +201,7 @@ struct State {
     client: Client,
     services: Store<Service>,
     slices: Store<EndpointSlice>,
-    tracker: SliceTracker,
+    tracker: Arc<SliceTracker>,
 }
 
 /// Runs the controller until its watches end.
@@ -207,6 +209,11 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
     let (endpoints, ep_events) = ctx.informer::<Endpoints>(NAME, &client).await;
     let (services, svc_events) = ctx.informer::<Service>(NAME, &client).await;
     let (slices, slice_events) = ctx.informer::<EndpointSlice>(NAME, &client).await;
+    // As upstream's `HandleDeletion` and `DeleteService`: a deleted slice is no longer
+    // expected, a deleted Endpoints' writes are forgotten.
+    let tracker = Arc::new(SliceTracker::default());
+    let slice_events = forget_deleted_slices(slice_events, tracker.clone());
+    let ep_events = forget_deleted_services(ep_events, tracker.clone());
     // A deleted Endpoints' slices go with it (its key can no longer be reconciled).
     let deleter = client.clone();
     let ep_events = ep_events
@@ -241,7 +248,7 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
         client,
         services,
         slices,
-        tracker: SliceTracker::default(),
+        tracker,
     });
     drive(NAME, &ctx, endpoints, triggers, state, reconcile).await
 }

@@ -12,7 +12,7 @@
 //! Non-terminal pods are marked Failed before deletion, as upstream; deletion is forced
 //! (grace period 0) with the pod's uid as precondition.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -154,8 +154,9 @@ pub fn plan<'a>(
             out.extend(terminated.into_iter().take(n).map(|p| (p, Why::Terminated)));
         }
     }
+    let terminated: HashSet<*const Pod> = out.iter().map(|(p, _)| *p as *const Pod).collect();
     for p in pods {
-        if out.iter().any(|(q, _)| std::ptr::eq(*q, *p)) {
+        if terminated.contains(&(*p as *const Pod)) {
             continue;
         }
         let terminating = p.metadata.deletion_timestamp.is_some();

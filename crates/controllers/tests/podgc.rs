@@ -85,12 +85,21 @@ async fn terminated_pods_beyond_the_threshold_are_removed_oldest_first() -> Test
     let _controllers = start(&c.client, ctx(2), "serviceaccount,pod-garbage-collector");
     default_sa(&c.client).await;
     let pods = Api::<Pod>::namespaced(c.client.clone(), "default");
-    // Created in this order (a tie of creation seconds falls back to the name, same order).
-    for name in ["p1", "p2", "p3", "p4"] {
+    // Age must decide, not the name (the tie-break within a creation second): the older
+    // pods sort after the younger ones by name, and are created a whole second earlier.
+    for name in ["p5", "p6"] {
         create_pod(&pods, name, None).await?;
     }
-    create_pod(&pods, "pending", None).await?;
-    for name in ["p1", "p2", "p3", "p4"] {
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for name in ["p3", "p4", "pending"] {
+        create_pod(&pods, name, None).await?;
+    }
+    let created = |p: Pod| p.metadata.creation_timestamp.map(|t| t.0);
+    assert!(
+        created(pods.get("p6").await?) < created(pods.get("p3").await?),
+        "p5 and p6 are older by creationTimestamp"
+    );
+    for name in ["p5", "p6", "p3", "p4"] {
         let status = json!({"status": {"phase": "Succeeded"}});
         pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
             .await?;

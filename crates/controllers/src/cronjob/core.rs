@@ -92,14 +92,17 @@ pub enum Finished {
     Failed,
 }
 
-/// A job is finished when a Complete, SuccessCriteriaMet or Failed condition is True.
+/// A job is finished when a Complete or Failed condition is True, as upstream's
+/// `IsJobFinished`. `SuccessCriteriaMet` (and `FailureTarget`) come earlier, while the job's
+/// pods may still be terminating: counting them would let `Forbid` start the next run, and
+/// set `lastSuccessfulTime`, too early.
 pub fn finished(job: &Job) -> Option<Finished> {
     let conditions = job.status.as_ref().and_then(|s| s.conditions.as_ref())?;
     conditions
         .iter()
         .filter(|c| c.status == "True")
         .find_map(|c| match c.type_.as_str() {
-            "Complete" | "SuccessCriteriaMet" => Some(Finished::Complete),
+            "Complete" => Some(Finished::Complete),
             "Failed" => Some(Finished::Failed),
             _ => None,
         })

@@ -240,9 +240,9 @@ fn finished_and_vanished_jobs_leave_the_active_list() {
     let now = ts("2024-01-01T10:01:30Z");
     let done = job("cj-1", "Complete", "2024-01-01T10:00:40Z");
     let failed = job("cj-2", "Failed", "2024-01-01T10:00:50Z");
-    let met = job("cj-3", "SuccessCriteriaMet", "2024-01-01T10:00:45Z");
+    let later = job("cj-3", "Complete", "2024-01-01T10:00:45Z");
     let cj = cronjob(json!({}), active(&["cj-1", "cj-2", "cj-3", "cj-gone"]));
-    let p = plan(&cj, &[&done, &failed, &met], now);
+    let p = plan(&cj, &[&done, &failed, &later], now);
     assert_eq!(p.status.active, None);
     assert!(p.status_changed);
     let msgs: Vec<&str> = p.events.iter().map(|e| e.message.as_str()).collect();
@@ -260,6 +260,37 @@ fn finished_and_vanished_jobs_leave_the_active_list() {
         p.status.last_successful_time.map(|t| t.0),
         Some(ts("2024-01-01T10:00:45Z"))
     );
+}
+
+#[test]
+fn success_criteria_met_or_failure_target_alone_is_not_finished() {
+    // Both precede Complete/Failed while the job's pods still terminate (upstream's
+    // IsJobFinished looks at Complete and Failed only).
+    let cases = [
+        ("SuccessCriteriaMet", None),
+        ("FailureTarget", None),
+        ("Complete", Some(Finished::Complete)),
+        ("Failed", Some(Finished::Failed)),
+        ("", None),
+    ];
+    for (cond, want) in cases {
+        assert_eq!(
+            finished(&job("cj-1", cond, "2024-01-01T10:00:40Z")),
+            want,
+            "{cond}"
+        );
+    }
+    // Still running for the CronJob: it stays active, no success is recorded, and Forbid
+    // starts no new run.
+    let met = job("cj-28401721", "SuccessCriteriaMet", "2024-01-01T10:01:00Z");
+    let cj = cronjob(
+        json!({"concurrencyPolicy": "Forbid"}),
+        active(&["cj-28401721"]),
+    );
+    let p = plan(&cj, &[&met], ts("2024-01-01T10:02:05Z"));
+    assert_eq!(p.status.active.as_ref().map(Vec::len), Some(1));
+    assert_eq!(p.status.last_successful_time, None);
+    assert_eq!(created(&p), None);
 }
 
 #[test]

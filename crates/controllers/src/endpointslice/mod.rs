@@ -22,14 +22,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Api, Client, ResourceExt};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
 
-use crate::driver::{drive, on_objects};
+use crate::driver::{drive, on_objects, Events};
 use crate::error::{is_conflict, is_namespace_terminating, is_not_found};
 use crate::{ControllerContext, Error};
 
@@ -108,9 +110,22 @@ impl SliceTracker {
         stale
     }
 
-    /// Forgets a service (deleted).
+    /// Forgets a service (deleted): whatever was written for it no longer matters, and a
+    /// service recreated under the same name starts afresh.
     pub fn forget(&self, key: &str) {
         self.lock().remove(key);
+    }
+
+    /// Drops a deleted slice from whatever was expected of it (upstream's `HandleDeletion`):
+    /// a write the cache can no longer show must not keep its service stale forever.
+    pub fn slice_deleted(&self, slice: &EndpointSlice) {
+        let Some(uid) = slice.metadata.uid.as_deref() else {
+            return;
+        };
+        self.lock().retain(|_, expected| {
+            expected.remove(uid);
+            !expected.is_empty()
+        });
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<String, Option<u64>>>> {
@@ -153,7 +168,7 @@ struct State {
     pods: Store<Pod>,
     slices: Store<EndpointSlice>,
     nodes: Store<Node>,
-    tracker: SliceTracker,
+    tracker: Arc<SliceTracker>,
     max_endpoints: usize,
 }
 
@@ -209,6 +224,39 @@ fn service_of_slice(slice: &EndpointSlice, controller_name: &str) -> Option<Obje
     Some(ObjectRef::new(svc).within(slice.metadata.namespace.as_deref()?))
 }
 
+/// Passes `events` on, dropping each deleted slice from `tracker` first.
+pub(crate) fn forget_deleted_slices(
+    events: Events<EndpointSlice>,
+    tracker: Arc<SliceTracker>,
+) -> Events<EndpointSlice> {
+    events
+        .inspect(move |ev| {
+            if let watcher::Event::Delete(slice) = ev {
+                tracker.slice_deleted(slice);
+            }
+        })
+        .boxed()
+}
+
+/// Passes `events` on, forgetting each deleted object's key (`namespace/name`) in `tracker`
+/// first: a Service here, an Endpoints for the mirroring controller.
+pub(crate) fn forget_deleted_services<K: Resource + Send + 'static>(
+    events: Events<K>,
+    tracker: Arc<SliceTracker>,
+) -> Events<K> {
+    events
+        .inspect(move |ev| {
+            if let watcher::Event::Delete(obj) = ev {
+                tracker.forget(&format!(
+                    "{}/{}",
+                    obj.namespace().unwrap_or_default(),
+                    obj.name_any()
+                ));
+            }
+        })
+        .boxed()
+}
+
 /// Runs the controller until its watches end.
 pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Error> {
     let (services, svc_events) = ctx.informer::<Service>(NAME, &client).await;
@@ -216,6 +264,11 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
     let (slices, slice_events) = ctx.informer::<EndpointSlice>(NAME, &client).await;
     let (nodes, _node_events) = ctx.informer::<Node>(NAME, &client).await;
     let (svc_store, slice_store) = (services.clone(), slices.clone());
+    let tracker = Arc::new(SliceTracker::default());
+    let (svc_events, slice_events) = (
+        forget_deleted_services(svc_events, tracker.clone()),
+        forget_deleted_slices(slice_events, tracker.clone()),
+    );
     let triggers = vec![
         on_objects(svc_events, true, |s: &Service| Some(ObjectRef::from_obj(s))),
         on_objects(pod_events, true, move |p: &Pod| {
@@ -230,7 +283,7 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
         pods,
         slices,
         nodes,
-        tracker: SliceTracker::default(),
+        tracker,
         max_endpoints: DEFAULT_MAX_ENDPOINTS_PER_SLICE,
     });
     drive(NAME, &ctx, services, triggers, state, reconcile).await
@@ -337,4 +390,142 @@ async fn reconcile(service: Arc<Service>, st: Arc<State>) -> Result<Action, Erro
         return Ok(Action::requeue(RETRY));
     }
     Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::api::ObjectMeta;
+
+    fn slice(uid: &str, rv: u64) -> EndpointSlice {
+        EndpointSlice {
+            metadata: ObjectMeta {
+                name: Some(format!("web-{uid}")),
+                namespace: Some("a".into()),
+                uid: Some(uid.into()),
+                resource_version: Some(rv.to_string()),
+                ..Default::default()
+            },
+            address_type: "IPv4".into(),
+            endpoints: Vec::new(),
+            ports: None,
+        }
+    }
+
+    enum Step {
+        Written(&'static str, u64),
+        Deleted(&'static str),
+        SliceDeleted(&'static str),
+        Forget,
+    }
+
+    /// A table case: its name, the tracker calls, the cached slices (uid, resourceVersion),
+    /// and whether the service is stale after them.
+    type Case = (&'static str, Vec<Step>, Vec<(&'static str, u64)>, bool);
+
+    #[test]
+    fn tracker_is_stale_until_the_cache_shows_its_writes_or_they_are_moot() {
+        use Step::*;
+        let key = "a/web";
+        let cases: Vec<Case> = vec![
+            ("nothing written", vec![], vec![], false),
+            (
+                "written, not cached yet",
+                vec![Written("s1", 5)],
+                vec![],
+                true,
+            ),
+            (
+                "written, cache behind",
+                vec![Written("s1", 5)],
+                vec![("s1", 4)],
+                true,
+            ),
+            (
+                "written, cache caught up",
+                vec![Written("s1", 5)],
+                vec![("s1", 5)],
+                false,
+            ),
+            (
+                "deleted, still cached",
+                vec![Deleted("s1")],
+                vec![("s1", 5)],
+                true,
+            ),
+            (
+                "deleted, gone from cache",
+                vec![Deleted("s1")],
+                vec![],
+                false,
+            ),
+            (
+                "written, then deleted by someone else before the cache saw it",
+                vec![Written("s1", 5), SliceDeleted("s1")],
+                vec![],
+                false,
+            ),
+            (
+                "another slice's deletion leaves the expectation",
+                vec![Written("s1", 5), SliceDeleted("s2")],
+                vec![],
+                true,
+            ),
+            (
+                "service deleted",
+                vec![Written("s1", 5), Written("s2", 6), Forget],
+                vec![],
+                false,
+            ),
+        ];
+        for (name, steps, cached, want) in cases {
+            let tracker = SliceTracker::default();
+            for step in steps {
+                match step {
+                    Written(uid, rv) => tracker.written(key, &slice(uid, rv)),
+                    Deleted(uid) => tracker.deleted(key, &slice(uid, 0)),
+                    SliceDeleted(uid) => tracker.slice_deleted(&slice(uid, 0)),
+                    Forget => tracker.forget(key),
+                }
+            }
+            let cached: Vec<Arc<EndpointSlice>> = cached
+                .into_iter()
+                .map(|(uid, rv)| Arc::new(slice(uid, rv)))
+                .collect();
+            assert_eq!(tracker.is_stale(key, &cached), want, "{name}");
+            assert!(!tracker.is_stale("a/other", &cached), "{name}: other keys");
+        }
+    }
+
+    #[tokio::test]
+    async fn deletion_events_clear_the_tracker() {
+        use futures::stream;
+        let tracker = Arc::new(SliceTracker::default());
+        tracker.written("a/web", &slice("s1", 5));
+        tracker.written("a/api", &slice("s2", 5));
+        let slices: Events<EndpointSlice> =
+            stream::iter(vec![watcher::Event::Delete(slice("s1", 5))]).boxed();
+        let svc = Service {
+            metadata: ObjectMeta {
+                name: Some("api".into()),
+                namespace: Some("a".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let services: Events<Service> = stream::iter(vec![watcher::Event::Delete(svc)]).boxed();
+        assert_eq!(
+            forget_deleted_slices(slices, tracker.clone())
+                .collect::<Vec<_>>()
+                .await
+                .len(),
+            1,
+            "events pass through"
+        );
+        forget_deleted_services(services, tracker.clone())
+            .collect::<Vec<_>>()
+            .await;
+        assert!(!tracker.is_stale("a/web", &[]));
+        assert!(!tracker.is_stale("a/api", &[]));
+    }
 }

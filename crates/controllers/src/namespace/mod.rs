@@ -15,7 +15,9 @@
 //!
 //! A partial discovery failure is reported (`NamespaceDeletionDiscoveryFailure`) and the
 //! namespace is not finalized until discovery is complete, since unlisted content could be
-//! left behind. Failures are retried with per-namespace backoff; conflicts quietly.
+//! left behind. Failures, conflicts included, are errors of the reconcile: the driver retries
+//! them with its per-key backoff, as upstream's `AddRateLimited`. A namespace that is not
+//! being deleted is left alone until it changes.
 
 pub mod deletion;
 
@@ -30,19 +32,15 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, ResourceExt};
 
 use crate::discovery::{preferred_resources, Resource};
-use crate::driver::{drive, on_objects, RetryBackoff};
-use crate::error::{is_conflict, is_not_found};
+use crate::driver::{drive, on_objects};
+use crate::error::is_not_found;
 use crate::{ControllerContext, Error};
 use deletion::{finalized_spec, gvr_string, pod_estimate, remaining, Pass, Remaining};
 
 pub const NAME: &str = "namespace";
 
-/// Upstream's resync of every namespace.
-pub const RESYNC: Duration = Duration::from_secs(300);
-
 struct State {
     client: Client,
-    backoff: RetryBackoff,
 }
 
 /// Runs the controller until its watches end.
@@ -51,38 +49,25 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
     let triggers = vec![on_objects(events, false, |ns: &Namespace| {
         Some(ObjectRef::from_obj(ns))
     })];
-    let state = Arc::new(State {
-        client,
-        backoff: RetryBackoff::default(),
-    });
+    let state = Arc::new(State { client });
     drive(NAME, &ctx, namespaces, triggers, state, reconcile).await
 }
 
 async fn reconcile(ns: Arc<Namespace>, st: Arc<State>) -> Result<Action, Error> {
+    // A live namespace has nothing to do until it is deleted, which is a change.
     if ns.metadata.deletion_timestamp.is_none() {
-        return Ok(Action::requeue(RESYNC));
+        return Ok(Action::await_change());
     }
     let name = ns.name_any();
     match delete_namespace(&st.client, &name).await {
-        Ok(None) => {
-            st.backoff.succeeded(&name);
-            Ok(Action::await_change())
-        }
-        Ok(Some(after)) => {
-            st.backoff.succeeded(&name);
-            Ok(Action::requeue(after))
-        }
-        Err(Failure::Conflict) => Ok(Action::requeue(st.backoff.failed(&name))),
-        Err(Failure::Content(msg)) => {
-            tracing::warn!(controller = NAME, namespace = name, error = %msg, "content deletion failed, will retry");
-            Ok(Action::requeue(st.backoff.failed(&name)))
-        }
+        Ok(None) => Ok(Action::await_change()),
+        Ok(Some(after)) => Ok(Action::requeue(after)),
+        Err(Failure::Content(msg)) => Err(content_error(&name, msg)),
         Err(Failure::Api(e)) => Err(e.into()),
     }
 }
 
 enum Failure {
-    Conflict,
     /// Content that could not be deleted or discovered (reported in the conditions).
     Content(String),
     Api(kube::Error),
@@ -90,12 +75,16 @@ enum Failure {
 
 impl From<kube::Error> for Failure {
     fn from(e: kube::Error) -> Self {
-        if is_conflict(&e) {
-            Failure::Conflict
-        } else {
-            Failure::Api(e)
-        }
+        Failure::Api(e)
     }
+}
+
+/// The reconcile error for content that could not be deleted or discovered. `Error` has no
+/// variant for it, so the message (already in the namespace's conditions) travels as the
+/// client error of the requests that failed.
+fn content_error(namespace: &str, msg: String) -> Error {
+    let msg = format!("deletion of namespace {namespace} failed: {msg}");
+    Error::Api(kube::Error::Service(msg.into()))
 }
 
 /// Upstream's `namespacedResourcesDeleter.Delete`: `Some(wait)` while content remains.

@@ -86,7 +86,23 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
             let Some(node) = nodes.get(&ObjectRef::new(&action.name)) else {
                 continue;
             };
-            if let Err(e) = apply(&client, &recorder, &pods, &node, &action, now).await {
+            let mut event_recorded = !action.became_not_ready;
+            let applied = apply(
+                &client,
+                &recorder,
+                &pods,
+                &node,
+                &action,
+                now,
+                &mut event_recorded,
+            )
+            .await;
+            if let Err(e) = applied {
+                // The pass has already taken the node as not ready; without this, a failed
+                // write would leave its pods Ready for good (upstream's `nodesToRetry`).
+                if action.mark_pods_not_ready {
+                    monitor.retry_not_ready(&action.name, event_recorded);
+                }
                 if !(e.is_conflict_or_gone()) {
                     tracing::warn!(controller = NAME, node = %action.name, error = %e, "updating node failed, will retry");
                 }
@@ -103,8 +119,9 @@ impl Error {
     }
 }
 
-/// Writes one node's new conditions (status subresource) and taints, and marks its pods not
-/// ready when it just left Ready. A conflict leaves the rest to the next pass.
+/// Writes one node's new conditions (status subresource) and taints, reports `NodeNotReady`
+/// when it just left Ready (setting `event_recorded`), and marks its pods not ready. A
+/// conflict leaves the rest to the next pass.
 async fn apply(
     client: &Client,
     recorder: &Recorder,
@@ -112,6 +129,7 @@ async fn apply(
     node: &Node,
     action: &NodeAction,
     now: Timestamp,
+    event_recorded: &mut bool,
 ) -> Result<(), Error> {
     let api = Api::<Node>::all(client.clone());
     let name = node.name_any();
@@ -140,6 +158,9 @@ async fn apply(
             format!("Node {name} status is now: NodeNotReady"),
         )
         .await;
+        *event_recorded = true;
+    }
+    if action.mark_pods_not_ready {
         mark_pods_not_ready(client, recorder, pods, &name, now).await?;
     }
     Ok(())

@@ -8,7 +8,7 @@
 //! the grace period (the startup grace period while it never posted a Ready condition) gets
 //! Ready, MemoryPressure, DiskPressure and PIDPressure set to Unknown.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, NodeCondition};
@@ -256,8 +256,11 @@ pub struct NodeAction {
     pub conditions: Option<Vec<NodeCondition>>,
     /// The node's taints to write.
     pub taints: Option<Vec<k8s_openapi::api::core::v1::Taint>>,
-    /// Ready just left True: mark the node's pods not ready and report `NodeNotReady`.
+    /// Ready just left True: report `NodeNotReady` (and mark the pods, below).
     pub became_not_ready: bool,
+    /// Mark the node's pods not ready: Ready just left True, or an earlier attempt failed
+    /// ([`Monitor::retry_not_ready`]) and Ready is still not True.
+    pub mark_pods_not_ready: bool,
 }
 
 /// The monitor's memory across passes: per-node health, tainting queues and rate limiters
@@ -268,12 +271,24 @@ pub struct Monitor {
     queues: BTreeMap<String, VecDeque<String>>,
     buckets: BTreeMap<String, Bucket>,
     all_disrupted: bool,
+    /// Nodes whose pods are to be marked not ready again (upstream's `nodesToRetry`), and
+    /// whether their `NodeNotReady` event was recorded already.
+    retry: HashMap<String, bool>,
 }
 
 impl Monitor {
     /// Whether every zone was fully disrupted at the last pass.
     pub fn all_disrupted(&self) -> bool {
         self.all_disrupted
+    }
+
+    /// Asks the next pass to mark `name`'s pods not ready again, while its Ready is still not
+    /// True: writing its status or its pods failed after a pass found it leaving Ready
+    /// (upstream's `nodesToRetry`). Unless `event_recorded`, the next pass also reports
+    /// `NodeNotReady`, as the transition it then repeats.
+    pub fn retry_not_ready(&mut self, name: &str, event_recorded: bool) {
+        let recorded = self.retry.entry(name.to_string()).or_insert(true);
+        *recorded &= event_recorded;
     }
 
     /// One pass over every node: `lease_renew` gives a node's lease renewTime.
@@ -288,9 +303,11 @@ impl Monitor {
             .iter()
             .map(|n| n.metadata.name.clone().unwrap_or_default())
             .collect();
-        self.health.retain(|k, _| names.contains(k));
+        let present: HashSet<&str> = names.iter().map(String::as_str).collect();
+        self.health.retain(|k, _| present.contains(k.as_str()));
+        self.retry.retain(|k, _| present.contains(k.as_str()));
         for q in self.queues.values_mut() {
-            q.retain(|n| names.contains(n));
+            q.retain(|n| present.contains(n.as_str()));
         }
 
         // Health, and each node's conditions and Ready status after this pass.
@@ -304,11 +321,14 @@ impl Monitor {
                     .unwrap_or_default()
             });
             let ready = condition(&conds, "Ready").map(|c| c.status.clone());
-            let became_not_ready =
-                h.ready.as_deref() == Some("True") && ready.as_deref() != Some("True");
+            let not_ready = ready.as_deref() != Some("True");
+            // A retry whose event was not recorded repeats the whole transition.
+            let retry = self.retry.remove(name);
+            let became = not_ready && (h.ready.as_deref() == Some("True") || retry == Some(false));
+            let mark_pods = became || (not_ready && retry.is_some());
             h.ready = ready.clone();
             self.health.insert(name.clone(), h);
-            seen.push((zone_key(node), conds, ready, update, became_not_ready));
+            seen.push((zone_key(node), conds, ready, update, (became, mark_pods)));
         }
 
         // Zone states, and the way out of "every zone is down".
@@ -361,7 +381,7 @@ impl Monitor {
             };
             decisions.push(decision);
         }
-        let mut granted: Vec<String> = Vec::new();
+        let mut granted: HashSet<String> = HashSet::new();
         for (zone, queue) in self.queues.iter_mut() {
             let (state, size) = states
                 .get(zone.as_str())
@@ -379,7 +399,7 @@ impl Monitor {
         self.queues.retain(|_, q| !q.is_empty());
 
         let mut actions = Vec::new();
-        for (((node, name), (_, conds, ready, update, became)), decision) in
+        for (((node, name), (_, conds, ready, update, (became, mark_pods))), decision) in
             nodes.iter().zip(&names).zip(seen).zip(decisions)
         {
             let decision = match decision {
@@ -394,12 +414,13 @@ impl Monitor {
             let unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
             let want = taints::reconcile_taints(existing, &conds, unschedulable, decision, now);
             let taints = (want.as_slice() != existing).then_some(want);
-            if update.is_some() || taints.is_some() || became {
+            if update.is_some() || taints.is_some() || mark_pods {
                 actions.push(NodeAction {
                     name: name.clone(),
                     conditions: update,
                     taints,
                     became_not_ready: became,
+                    mark_pods_not_ready: mark_pods,
                 });
             }
         }

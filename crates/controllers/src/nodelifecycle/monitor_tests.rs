@@ -306,3 +306,97 @@ fn when_every_zone_is_down_no_node_is_tainted_noexecute() {
         );
     }
 }
+
+#[test]
+fn a_failed_not_ready_write_is_retried_while_the_node_stays_not_ready() {
+    let c = cfg();
+    // (name, retry asked after the transition (event recorded?), Ready at the next pass,
+    //  (became_not_ready, mark_pods_not_ready) then, the same one pass later)
+    type Case = (
+        &'static str,
+        Option<bool>,
+        &'static str,
+        (bool, bool),
+        (bool, bool),
+    );
+    let cases: [Case; 5] = [
+        (
+            "no failure: once",
+            None,
+            "False",
+            (false, false),
+            (false, false),
+        ),
+        (
+            "pods failed: pods again, no second event",
+            Some(true),
+            "False",
+            (false, true),
+            (false, false),
+        ),
+        (
+            "status write failed: the whole transition again",
+            Some(false),
+            "False",
+            (true, true),
+            (false, false),
+        ),
+        (
+            "ready again: nothing to retry",
+            Some(false),
+            "True",
+            (false, false),
+            (false, false),
+        ),
+        (
+            "unknown now: still not ready, retried",
+            Some(true),
+            "Unknown",
+            (false, true),
+            (false, false),
+        ),
+    ];
+    let flags = |actions: &[NodeAction]| {
+        actions
+            .iter()
+            .find(|a| a.name == "n")
+            .map_or((false, false), |a| {
+                (a.became_not_ready, a.mark_pods_not_ready)
+            })
+    };
+    for (name, retry, next, want, after) in cases {
+        let mut m = Monitor::default();
+        let ready = node("n", "z", Some(("True", 0)), &[]);
+        let lease = |at: i64| move |_: &str| Some(t(at));
+        assert_eq!(
+            flags(&m.pass(&[&ready], lease(0), t(0), &c)),
+            (false, false)
+        );
+        let not_ready = node("n", "z", Some(("False", 1)), &[]);
+        assert_eq!(
+            flags(&m.pass(&[&not_ready], lease(1), t(1), &c)),
+            (true, true),
+            "{name}: the transition"
+        );
+        if let Some(recorded) = retry {
+            m.retry_not_ready("n", recorded);
+        }
+        let then = node("n", "z", Some((next, 2)), &[]);
+        assert_eq!(flags(&m.pass(&[&then], lease(2), t(2), &c)), want, "{name}");
+        let later = node("n", "z", Some((next, 3)), &[]);
+        assert_eq!(
+            flags(&m.pass(&[&later], lease(3), t(3), &c)),
+            after,
+            "{name}: one retry per failure"
+        );
+    }
+    // A node gone drops its retry.
+    let mut m = Monitor::default();
+    m.retry_not_ready("n", true);
+    m.pass(&[], |_| None, t(0), &c);
+    let not_ready = node("n", "z", Some(("False", 1)), &[]);
+    assert_eq!(
+        flags(&m.pass(&[&not_ready], |_| Some(t(1)), t(1), &c)),
+        (false, false)
+    );
+}
