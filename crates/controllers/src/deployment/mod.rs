@@ -35,7 +35,7 @@ use serde_json::{json, Value};
 
 use crate::controller_utils::{adopt_patch, claim, controller_of, controller_ref, release_patch};
 use crate::driver::{drive, on_objects, Events, Triggers};
-use crate::error::{is_already_exists, is_conflict, is_not_found};
+use crate::error::{api_message, is_already_exists, is_conflict, is_not_found};
 use crate::{ControllerContext, Error};
 use rollout::{plan, Action};
 
@@ -305,13 +305,10 @@ async fn report_create_error(
     api: &Api<Deployment>,
     st: &State,
 ) {
-    let detail = match err {
-        kube::Error::Api(s) => s.message.clone(),
-        other => other.to_string(),
-    };
     let msg = format!(
-        "Failed to create new replica set {:?}: {detail}",
-        rs.name_any()
+        "Failed to create new replica set {:?}: {}",
+        rs.name_any(),
+        api_message(err)
     );
     st.event(d, true, util::RS_CREATE_ERROR, msg.clone()).await;
     if util::progress_deadline(d).is_none() {

@@ -48,7 +48,7 @@ use crate::controller_utils::{
 };
 pub use crate::cronjob::{Clock, SystemClock};
 use crate::driver::{drive, on_objects, Events, Triggers};
-use crate::error::{is_conflict, is_namespace_terminating, is_not_found};
+use crate::error::{api_message, is_conflict, is_namespace_terminating, is_not_found};
 use crate::{ControllerContext, Error};
 
 use self::core::{Event, TRACKING_FINALIZER};
@@ -330,7 +330,7 @@ async fn reconcile(cached: Arc<Job>, st: Arc<State>) -> Result<Action, Error> {
                 }
                 Err(e) if is_not_found(&e) => {}
                 Err(e) => {
-                    let msg = format!("Error deleting: {e}");
+                    let msg = format!("Error deleting: {}", api_message(&e));
                     st.event(
                         &job,
                         &Event {
@@ -381,7 +381,7 @@ async fn reconcile(cached: Arc<Job>, st: Arc<State>) -> Result<Action, Error> {
                             lock(events).push(Event {
                                 warning: true,
                                 reason: "FailedCreate".into(),
-                                message: format!("Error creating: {e}"),
+                                message: format!("Error creating: {}", api_message(&e)),
                             });
                         }
                         Err(e)

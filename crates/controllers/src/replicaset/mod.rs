@@ -37,7 +37,7 @@ use crate::controller_utils::{
     release_patch, slow_start_batch, Expectations, SLOW_START_INITIAL_BATCH_SIZE,
 };
 use crate::driver::{drive, on_objects, Events, Triggers};
-use crate::error::{is_conflict, is_namespace_terminating, is_not_found};
+use crate::error::{api_message, is_conflict, is_namespace_terminating, is_not_found};
 use crate::{ControllerContext, Error};
 use sync::{availability_requeue, calculate_status, replica_change, ManageFailure, ReplicaChange};
 
@@ -248,14 +248,6 @@ fn object_reference<K: Workload>(obj: &K) -> ObjectReference {
     obj.object_ref(&())
 }
 
-/// The message of an API error as upstream prints it (the server's `Status` message).
-fn message(err: &kube::Error) -> String {
-    match err {
-        kube::Error::Api(s) => s.message.clone(),
-        other => other.to_string(),
-    }
-}
-
 impl<K: Workload> State<K> {
     async fn event(&self, obj: &K, type_: EventType, reason: &str, action: &str, note: String) {
         let ev = Event {
@@ -331,7 +323,7 @@ async fn reconcile<K: Workload>(obj: Arc<K>, st: Arc<State<K>>) -> Result<Action
                 if let Err(e) = create_pods(obj.as_ref(), &rs, &key, n, &st).await {
                     failure = Some(ManageFailure {
                         reason: "FailedCreate",
-                        message: message(&e),
+                        message: api_message(&e),
                     });
                     manage_error = Some(e);
                 }
@@ -340,7 +332,7 @@ async fn reconcile<K: Workload>(obj: Arc<K>, st: Arc<State<K>>) -> Result<Action
                 if let Err(e) = delete_pods(obj.as_ref(), &key, &pods, &st).await {
                     failure = Some(ManageFailure {
                         reason: "FailedDelete",
-                        message: message(&e),
+                        message: api_message(&e),
                     });
                     manage_error = Some(e);
                 }
@@ -466,7 +458,7 @@ async fn create_pods<K: Workload>(
                 // The namespace is going away; nothing to create, and no error to report.
                 Err(e) if is_namespace_terminating(&e) => Err(None),
                 Err(e) => {
-                    let note = format!("Error creating: {}", message(&e));
+                    let note = format!("Error creating: {}", api_message(&e));
                     st.event(obj, EventType::Warning, "FailedCreate", "Create", note)
                         .await;
                     Err(Some(e))
@@ -507,7 +499,7 @@ async fn delete_pods<K: Workload>(
                 if is_not_found(&e) {
                     return Ok(());
                 }
-                let note = format!("Error deleting: {}", message(&e));
+                let note = format!("Error deleting: {}", api_message(&e));
                 st.event(obj, EventType::Warning, "FailedDelete", "Delete", note)
                     .await;
                 Err(e)
