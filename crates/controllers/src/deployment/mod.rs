@@ -26,7 +26,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action as Requeue;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -36,6 +36,7 @@ use serde_json::{json, Value};
 use crate::controller_utils::{adopt_patch, claim, controller_of, controller_ref, release_patch};
 use crate::driver::{drive, on_objects, Events, Triggers};
 use crate::error::{api_message, is_already_exists, is_conflict, is_not_found};
+use crate::events;
 use crate::{ControllerContext, Error};
 use rollout::{plan, Action};
 
@@ -119,25 +120,6 @@ fn pod_deletions(events: Events<Pod>, sets: Store<ReplicaSet>) -> Triggers<Deplo
         .boxed()
 }
 
-impl State {
-    async fn event(&self, d: &Deployment, warning: bool, reason: &str, note: String) {
-        let ev = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: reason.into(),
-            note: Some(note),
-            action: "Scale".into(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&ev, &d.object_ref(&())).await {
-            tracing::debug!(controller = NAME, error = %e, "event not recorded");
-        }
-    }
-}
-
 async fn reconcile(d: Arc<Deployment>, st: Arc<State>) -> Result<Requeue, Error> {
     for ready in [
         st.sets.wait_until_ready().await.is_ok(),
@@ -152,7 +134,8 @@ async fn reconcile(d: Arc<Deployment>, st: Arc<State>) -> Result<Requeue, Error>
         Ok(s) if !s.is_empty() => s,
         Ok(_) => {
             let note = "This deployment is selecting all pods. A non-empty selector is required.";
-            st.event(&d, true, "SelectingAll", note.into()).await;
+            let (type_, reference) = (events::event_type(true), d.object_ref(&()));
+            events::publish(&st.recorder, &reference, type_, "SelectingAll", note.into()).await;
             return Ok(Requeue::await_change());
         }
         Err(e) => {
@@ -255,7 +238,10 @@ async fn reconcile(d: Arc<Deployment>, st: Arc<State>) -> Result<Requeue, Error>
                 warning,
                 reason,
                 note,
-            } => st.event(&d, warning, reason, note).await,
+            } => {
+                let (type_, reference) = (events::event_type(warning), d.object_ref(&()));
+                events::publish(&st.recorder, &reference, type_, reason, note).await
+            }
         }
     }
     Ok(plan
@@ -310,7 +296,15 @@ async fn report_create_error(
         rs.name_any(),
         api_message(err)
     );
-    st.event(d, true, util::RS_CREATE_ERROR, msg.clone()).await;
+    let (type_, reference) = (events::event_type(true), d.object_ref(&()));
+    events::publish(
+        &st.recorder,
+        &reference,
+        type_,
+        util::RS_CREATE_ERROR,
+        msg.clone(),
+    )
+    .await;
     if util::progress_deadline(d).is_none() {
         return;
     }

@@ -20,11 +20,11 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::{ObjectReference, Pod, ReplicationController};
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -38,6 +38,7 @@ use crate::controller_utils::{
 };
 use crate::driver::{drive, on_objects, Events, Triggers};
 use crate::error::{api_message, is_conflict, is_namespace_terminating, is_not_found};
+use crate::events::publish;
 use crate::{ControllerContext, Error};
 use sync::{availability_requeue, calculate_status, replica_change, ManageFailure, ReplicaChange};
 
@@ -244,24 +245,7 @@ fn pod_triggers<K: Workload>(
         .boxed()
 }
 
-fn object_reference<K: Workload>(obj: &K) -> ObjectReference {
-    obj.object_ref(&())
-}
-
 impl<K: Workload> State<K> {
-    async fn event(&self, obj: &K, type_: EventType, reason: &str, action: &str, note: String) {
-        let ev = Event {
-            type_,
-            reason: reason.into(),
-            note: Some(note),
-            action: action.into(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&ev, &object_reference(obj)).await {
-            tracing::debug!(controller = K::CONTROLLER, error = %e, "event not recorded");
-        }
-    }
-
     /// Active pods of the namespace controlled by the ReplicaSets that share `rs`'s own
     /// controller (a Deployment's), for ranking deletions by node.
     fn related_pods(&self, rs: &ReplicaSet, ns: &str) -> Vec<Arc<Pod>> {
@@ -451,16 +435,28 @@ async fn create_pods<K: Workload>(
             match api.create(&PostParams::default(), &pod).await {
                 Ok(p) => {
                     let note = format!("Created pod: {}", p.name_any());
-                    st.event(obj, EventType::Normal, "SuccessfulCreate", "Create", note)
-                        .await;
+                    publish(
+                        &st.recorder,
+                        &obj.object_ref(&()),
+                        EventType::Normal,
+                        "SuccessfulCreate",
+                        note,
+                    )
+                    .await;
                     Ok(())
                 }
                 // The namespace is going away; nothing to create, and no error to report.
                 Err(e) if is_namespace_terminating(&e) => Err(None),
                 Err(e) => {
                     let note = format!("Error creating: {}", api_message(&e));
-                    st.event(obj, EventType::Warning, "FailedCreate", "Create", note)
-                        .await;
+                    publish(
+                        &st.recorder,
+                        &obj.object_ref(&()),
+                        EventType::Warning,
+                        "FailedCreate",
+                        note,
+                    )
+                    .await;
                     Err(Some(e))
                 }
             }
@@ -488,8 +484,14 @@ async fn delete_pods<K: Workload>(
         match api.delete(&pod.name_any(), &DeleteParams::default()).await {
             Ok(_) => {
                 let note = format!("Deleted pod: {}", pod.name_any());
-                st.event(obj, EventType::Normal, "SuccessfulDelete", "Delete", note)
-                    .await;
+                publish(
+                    &st.recorder,
+                    &obj.object_ref(&()),
+                    EventType::Normal,
+                    "SuccessfulDelete",
+                    note,
+                )
+                .await;
                 Ok(())
             }
             Err(e) => {
@@ -500,8 +502,14 @@ async fn delete_pods<K: Workload>(
                     return Ok(());
                 }
                 let note = format!("Error deleting: {}", api_message(&e));
-                st.event(obj, EventType::Warning, "FailedDelete", "Delete", note)
-                    .await;
+                publish(
+                    &st.recorder,
+                    &obj.object_ref(&()),
+                    EventType::Warning,
+                    "FailedDelete",
+                    note,
+                )
+                .await;
                 Err(e)
             }
         }
