@@ -18,6 +18,7 @@ pub mod rollout;
 mod tests;
 pub mod util;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -150,14 +151,18 @@ async fn reconcile(d: Arc<Deployment>, st: Arc<State>) -> Result<Requeue, Error>
         .filter(|rs| rs.namespace().as_deref() == Some(ns.as_str()))
         .collect();
     let owned = claim_sets(&d, &selector, &in_ns, &st).await?;
-    let uids: Vec<String> = owned.iter().filter_map(|rs| rs.uid()).collect();
-    let pods: Vec<Arc<Pod>> = st
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
-        .filter(|p| controller_of(&p.metadata).is_some_and(|r| uids.contains(&r.uid)))
-        .collect();
+    // Only Recreate reads the pods (it waits for the old ones to finish).
+    let pods: Vec<Arc<Pod>> = if util::is_recreate(&d) {
+        let uids: HashSet<String> = owned.iter().filter_map(|rs| rs.uid()).collect();
+        st.pods
+            .state()
+            .into_iter()
+            .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
+            .filter(|p| controller_of(&p.metadata).is_some_and(|r| uids.contains(&r.uid)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let pod_refs: Vec<&Pod> = pods.iter().map(|p| p.as_ref()).collect();
     let plan = plan(&d, owned, &pod_refs, Timestamp::now());
     let sets = Api::<ReplicaSet>::namespaced(st.client.clone(), &ns);

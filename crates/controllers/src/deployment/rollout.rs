@@ -68,7 +68,8 @@ struct Planner<'a> {
     deletes: Vec<ReplicaSet>,
 }
 
-/// Plans one sync of `d` over the ReplicaSets it owns and their pods.
+/// Plans one sync of `d` over the ReplicaSets it owns and their pods (read by Recreate only,
+/// so a RollingUpdate caller may pass none).
 pub fn plan(d: &Deployment, mut rss: Vec<ReplicaSet>, pods: &[&Pod], now: Timestamp) -> Plan {
     rss.sort_by(|a, b| created(a).cmp(&created(b)));
     let template = d.spec.as_ref().map(|s| &s.template);
