@@ -7,7 +7,6 @@
 //! changes the live objects step by step; what it touched becomes one update per
 //! ReplicaSet, in the order first touched.
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -759,9 +758,4 @@ impl Planner<'_> {
         }
         None
     }
-}
-
-/// Orders ReplicaSets by creation, for callers that list them.
-pub fn by_creation(a: &ReplicaSet, b: &ReplicaSet) -> Ordering {
-    created(a).cmp(&created(b))
 }

@@ -88,15 +88,8 @@ impl Workload for ReplicationController {
 
     fn as_replica_set(&self) -> ReplicaSet {
         let spec = self.spec.as_ref();
-        // An RC without a selector selects its template's labels (upstream's defaulting).
-        let selector = spec
-            .and_then(|s| s.selector.clone())
-            .filter(|s| !s.is_empty())
-            .or_else(|| {
-                spec.and_then(|s| s.template.as_ref())
-                    .and_then(|t| t.metadata.as_ref())
-                    .and_then(|m| m.labels.clone())
-            });
+        // API defaulting has already given a selector-less RC its template's labels.
+        let selector = spec.and_then(|s| s.selector.clone());
         let v = serde_json::json!({
             "metadata": self.metadata,
             "spec": {
@@ -528,37 +521,24 @@ mod tests {
 
     #[test]
     fn replication_controllers_are_seen_as_replica_sets_and_take_their_status_back() {
-        let rc = |selector: serde_json::Value| -> ReplicationController {
-            serde_json::from_value(json!({
-                "metadata": {"name": "rc", "namespace": "ns", "uid": "u", "generation": 2},
-                "spec": {"replicas": 3, "minReadySeconds": 5, "selector": selector,
-                    "template": {"metadata": {"labels": {"app": "rc", "v": "1"}}}}
-            }))
-            .unwrap()
-        };
-        let cases = [
-            ("own selector", json!({"app": "rc"}), json!({"app": "rc"})),
-            ("no selector", json!(null), json!({"app": "rc", "v": "1"})),
-            ("empty selector", json!({}), json!({"app": "rc", "v": "1"})),
-        ];
-        for (what, selector, want) in cases {
-            let rs = rc(selector).as_replica_set();
-            let spec = rs.spec.as_ref().unwrap();
-            assert_eq!(json!(spec.selector.match_labels), want, "{what}");
-            assert_eq!(
-                (spec.replicas, spec.min_ready_seconds),
-                (Some(3), Some(5)),
-                "{what}"
-            );
-            assert_eq!(rs.metadata.uid.as_deref(), Some("u"), "{what}");
-        }
+        let rc: ReplicationController = serde_json::from_value(json!({
+            "metadata": {"name": "rc", "namespace": "ns", "uid": "u", "generation": 2},
+            "spec": {"replicas": 3, "minReadySeconds": 5, "selector": {"app": "rc"},
+                "template": {"metadata": {"labels": {"app": "rc", "v": "1"}}}}
+        }))
+        .unwrap();
+        let rs = rc.as_replica_set();
+        let spec = rs.spec.as_ref().unwrap();
+        assert_eq!(json!(spec.selector.match_labels), json!({"app": "rc"}));
+        assert_eq!((spec.replicas, spec.min_ready_seconds), (Some(3), Some(5)));
+        assert_eq!(rs.metadata.uid.as_deref(), Some("u"));
         let status = ReplicaSetStatus {
             replicas: 2,
             ready_replicas: Some(1),
             observed_generation: Some(2),
             ..Default::default()
         };
-        let back = rc(json!({"app": "rc"})).with_status(status);
+        let back = rc.with_status(status);
         let s = back.status.unwrap();
         assert_eq!(
             (s.replicas, s.ready_replicas, s.observed_generation),
