@@ -244,18 +244,22 @@ impl<K: Workload> State<K> {
     fn related_pods(&self, rs: &ReplicaSet, ns: &str) -> Vec<Arc<Pod>> {
         let mut owners: HashSet<String> = rs.metadata.uid.iter().cloned().collect();
         if let Some(parent) = controller_of(&rs.metadata) {
-            for w in self.workloads.state() {
-                let sibling = w.as_replica_set();
-                if controller_of(&sibling.metadata).map(|r| &r.uid) == Some(&parent.uid) {
-                    owners.extend(sibling.metadata.uid);
-                }
-            }
+            owners.extend(
+                self.workloads
+                    .state()
+                    .iter()
+                    .map(|w| w.meta())
+                    .filter(|m| m.namespace.as_deref() == Some(ns))
+                    .filter(|m| controller_of(m).is_some_and(|r| r.uid == parent.uid))
+                    .filter_map(|m| m.uid.clone()),
+            );
         }
         self.pods
             .state()
             .into_iter()
-            .filter(|p| p.namespace().as_deref() == Some(ns) && is_pod_active(p))
+            .filter(|p| p.namespace().as_deref() == Some(ns))
             .filter(|p| controller_of(&p.metadata).is_some_and(|r| owners.contains(&r.uid)))
+            .filter(|p| is_pod_active(p))
             .collect()
     }
 }
@@ -292,9 +296,8 @@ async fn reconcile<K: Workload>(obj: Arc<K>, st: Arc<State<K>>) -> Result<Action
     let mut failure = None;
     let mut manage_error = None;
     if needs_sync && rs.metadata.deletion_timestamp.is_none() {
-        let related = st.related_pods(&rs, &ns);
-        let related_refs: Vec<&Pod> = related.iter().map(|p| p.as_ref()).collect();
-        match replica_change(&rs, &owned_refs, &related_refs, now) {
+        let related = || st.related_pods(&rs, &ns);
+        match replica_change(&rs, &owned_refs, related, now) {
             ReplicaChange::None => {}
             ReplicaChange::Create(n) => {
                 if let Err(e) = create_pods(obj.as_ref(), &rs, &key, n, &st).await {
