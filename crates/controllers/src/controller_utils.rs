@@ -302,19 +302,14 @@ fn log_age(t: &Timestamp, now: Timestamp) -> i64 {
 
 /// Compares two optional times as upstream's `afterOrZero` then the logarithmic rank: a zero
 /// time first, then the newer one; `None` when they rank equal.
-fn newer_first(
-    a: Option<&Timestamp>,
-    b: Option<&Timestamp>,
-    now: Option<Timestamp>,
-) -> Option<Ordering> {
+fn newer_first(a: Option<&Timestamp>, b: Option<&Timestamp>, now: Timestamp) -> Option<Ordering> {
     if a == b {
         return None;
     }
-    match (a, b, now) {
-        (None, _, _) => Some(Ordering::Less),
-        (_, None, _) => Some(Ordering::Greater),
-        (Some(a), Some(b), None) => Some(b.cmp(a)),
-        (Some(a), Some(b), Some(now)) => match log_age(a, now).cmp(&log_age(b, now)) {
+    match (a, b) {
+        (None, _) => Some(Ordering::Less),
+        (_, None) => Some(Ordering::Greater),
+        (Some(a), Some(b)) => match log_age(a, now).cmp(&log_age(b, now)) {
             Ordering::Equal => None,
             o => Some(o),
         },
@@ -335,14 +330,14 @@ fn ready_since(pod: &Pod) -> Option<&Timestamp> {
 /// Upstream's `ActivePodsWithRanks.Less`: `Less` means `a` is deleted before `b`. Unassigned
 /// before assigned; Pending before Unknown before Running; not ready before ready; lower
 /// deletion cost first; higher `rank` (pods doubled up on a node) first; ready for less time
-/// first; more restarts first; newer first; ties broken by uid. Times compare on a
-/// logarithmic scale when `now` is given.
+/// first; more restarts first; newer first; ties broken by uid. Times compare by their age at
+/// `now` on a logarithmic scale (upstream's `LogarithmicScaleDown`).
 pub fn compare_for_deletion(
     a: &Pod,
     rank_a: usize,
     b: &Pod,
     rank_b: usize,
-    now: Option<Timestamp>,
+    now: Timestamp,
 ) -> Ordering {
     let node = |p: &Pod| {
         p.spec
@@ -393,7 +388,7 @@ pub fn pods_to_delete<'a>(
             (*p, rank)
         })
         .collect();
-    ranked.sort_by(|(a, ra), (b, rb)| compare_for_deletion(a, *ra, b, *rb, Some(now)));
+    ranked.sort_by(|(a, ra), (b, rb)| compare_for_deletion(a, *ra, b, *rb, now));
     ranked.into_iter().take(n).map(|(p, _)| p).collect()
 }
 
@@ -650,12 +645,12 @@ mod tests {
         ];
         for (what, first, second) in &cases {
             assert_eq!(
-                compare_for_deletion(first, 0, second, 0, Some(now)),
+                compare_for_deletion(first, 0, second, 0, now),
                 Ordering::Less,
                 "{what}"
             );
             assert_eq!(
-                compare_for_deletion(second, 0, first, 0, Some(now)),
+                compare_for_deletion(second, 0, first, 0, now),
                 Ordering::Greater,
                 "{what}"
             );
@@ -667,12 +662,12 @@ mod tests {
         )]));
         let plain = pod("b", "n", "Running", None, 0);
         assert_eq!(
-            compare_for_deletion(&cheap, 0, &plain, 0, None),
+            compare_for_deletion(&cheap, 0, &plain, 0, now),
             Ordering::Less,
             "lower cost first"
         );
         assert_eq!(
-            compare_for_deletion(&plain, 3, &plain.clone(), 1, None),
+            compare_for_deletion(&plain, 3, &plain.clone(), 1, now),
             Ordering::Less,
             "doubled up first"
         );

@@ -49,6 +49,15 @@ impl Error {
     }
 }
 
+/// The message of an API error as upstream prints it in events: the server's `Status`
+/// message, not kube's debug rendering of the whole `Status`.
+pub fn api_message(err: &kube::Error) -> String {
+    match status(err) {
+        Some(s) => s.message.clone(),
+        None => err.to_string(),
+    }
+}
+
 /// The server's `Status` for an API error, if that is what `err` is.
 fn status(err: &kube::Error) -> Option<&kube::core::Status> {
     match err {
@@ -134,6 +143,12 @@ mod tests {
             ];
             assert_eq!(&got, want, "{err}");
         }
+    }
+
+    #[test]
+    fn api_message_is_the_status_message() {
+        let e = api(Status::failure("pods \"p\" is forbidden", "Forbidden").with_code(403));
+        assert_eq!(api_message(&e), "pods \"p\" is forbidden");
     }
 
     #[test]

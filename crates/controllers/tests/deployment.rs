@@ -193,6 +193,8 @@ async fn rolling_update_of_100_replicas_keeps_surge_and_unavailability_bounds() 
         );
         tokio::spawn(async move {
             loop {
+                // Paced, also after a failed list, so the watcher never spins.
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 let (Ok(rss), Ok(ps)) = (
                     sets.list(&ListParams::default()).await,
                     pods.list(&ListParams::default()).await,
@@ -332,6 +334,8 @@ async fn recreate_scales_old_to_zero_before_creating_new() -> TestResult {
         let old_uid = old_uid.clone();
         tokio::spawn(async move {
             loop {
+                // Paced, also after a failed list, so the watcher never spins.
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 let (Ok(rss), Ok(ps)) = (
                     sets.list(&ListParams::default()).await,
                     pods.list(&ListParams::default()).await,

@@ -271,6 +271,15 @@ async fn replication_controller_keeps_its_replicas() -> TestResult {
         (rcs.get("legacy").await.ok()?.status?.replicas == 2).then_some(())
     })
     .await;
+    // A deleted pod is replaced.
+    let victim = owned[0].name_any();
+    pods.delete(&victim, &DeleteParams::default()).await?;
+    let replaced = wait_for("a replacement pod for the rc", || async {
+        let got = owned_pods(&pods, &uid).await;
+        (got.len() == 2 && !names(&got).contains(&victim)).then_some(got)
+    })
+    .await;
+    assert_eq!(replaced.len(), 2);
     Ok(())
 }
 

@@ -18,6 +18,7 @@ pub mod rollout;
 mod tests;
 pub mod util;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -26,7 +27,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action as Requeue;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -35,7 +36,8 @@ use serde_json::{json, Value};
 
 use crate::controller_utils::{adopt_patch, claim, controller_of, controller_ref, release_patch};
 use crate::driver::{drive, on_objects, Events, Triggers};
-use crate::error::{is_already_exists, is_conflict, is_not_found};
+use crate::error::{api_message, is_already_exists, is_conflict, is_not_found};
+use crate::events;
 use crate::{ControllerContext, Error};
 use rollout::{plan, Action};
 
@@ -119,25 +121,6 @@ fn pod_deletions(events: Events<Pod>, sets: Store<ReplicaSet>) -> Triggers<Deplo
         .boxed()
 }
 
-impl State {
-    async fn event(&self, d: &Deployment, warning: bool, reason: &str, note: String) {
-        let ev = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: reason.into(),
-            note: Some(note),
-            action: "Scale".into(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&ev, &d.object_ref(&())).await {
-            tracing::debug!(controller = NAME, error = %e, "event not recorded");
-        }
-    }
-}
-
 async fn reconcile(d: Arc<Deployment>, st: Arc<State>) -> Result<Requeue, Error> {
     for ready in [
         st.sets.wait_until_ready().await.is_ok(),
@@ -152,7 +135,8 @@ async fn reconcile(d: Arc<Deployment>, st: Arc<State>) -> Result<Requeue, Error>
         Ok(s) if !s.is_empty() => s,
         Ok(_) => {
             let note = "This deployment is selecting all pods. A non-empty selector is required.";
-            st.event(&d, true, "SelectingAll", note.into()).await;
+            let (type_, reference) = (events::event_type(true), d.object_ref(&()));
+            events::publish(&st.recorder, &reference, type_, "SelectingAll", note.into()).await;
             return Ok(Requeue::await_change());
         }
         Err(e) => {
@@ -167,14 +151,18 @@ async fn reconcile(d: Arc<Deployment>, st: Arc<State>) -> Result<Requeue, Error>
         .filter(|rs| rs.namespace().as_deref() == Some(ns.as_str()))
         .collect();
     let owned = claim_sets(&d, &selector, &in_ns, &st).await?;
-    let uids: Vec<String> = owned.iter().filter_map(|rs| rs.uid()).collect();
-    let pods: Vec<Arc<Pod>> = st
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
-        .filter(|p| controller_of(&p.metadata).is_some_and(|r| uids.contains(&r.uid)))
-        .collect();
+    // Only Recreate reads the pods (it waits for the old ones to finish).
+    let pods: Vec<Arc<Pod>> = if util::is_recreate(&d) {
+        let uids: HashSet<String> = owned.iter().filter_map(|rs| rs.uid()).collect();
+        st.pods
+            .state()
+            .into_iter()
+            .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
+            .filter(|p| controller_of(&p.metadata).is_some_and(|r| uids.contains(&r.uid)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let pod_refs: Vec<&Pod> = pods.iter().map(|p| p.as_ref()).collect();
     let plan = plan(&d, owned, &pod_refs, Timestamp::now());
     let sets = Api::<ReplicaSet>::namespaced(st.client.clone(), &ns);
@@ -255,7 +243,10 @@ async fn reconcile(d: Arc<Deployment>, st: Arc<State>) -> Result<Requeue, Error>
                 warning,
                 reason,
                 note,
-            } => st.event(&d, warning, reason, note).await,
+            } => {
+                let (type_, reference) = (events::event_type(warning), d.object_ref(&()));
+                events::publish(&st.recorder, &reference, type_, reason, note).await
+            }
         }
     }
     Ok(plan
@@ -305,15 +296,20 @@ async fn report_create_error(
     api: &Api<Deployment>,
     st: &State,
 ) {
-    let detail = match err {
-        kube::Error::Api(s) => s.message.clone(),
-        other => other.to_string(),
-    };
     let msg = format!(
-        "Failed to create new replica set {:?}: {detail}",
-        rs.name_any()
+        "Failed to create new replica set {:?}: {}",
+        rs.name_any(),
+        api_message(err)
     );
-    st.event(d, true, util::RS_CREATE_ERROR, msg.clone()).await;
+    let (type_, reference) = (events::event_type(true), d.object_ref(&()));
+    events::publish(
+        &st.recorder,
+        &reference,
+        type_,
+        util::RS_CREATE_ERROR,
+        msg.clone(),
+    )
+    .await;
     if util::progress_deadline(d).is_none() {
         return;
     }

@@ -7,7 +7,6 @@
 //! changes the live objects step by step; what it touched becomes one update per
 //! ReplicaSet, in the order first touched.
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -68,7 +67,8 @@ struct Planner<'a> {
     deletes: Vec<ReplicaSet>,
 }
 
-/// Plans one sync of `d` over the ReplicaSets it owns and their pods.
+/// Plans one sync of `d` over the ReplicaSets it owns and their pods (read by Recreate only,
+/// so a RollingUpdate caller may pass none).
 pub fn plan(d: &Deployment, mut rss: Vec<ReplicaSet>, pods: &[&Pod], now: Timestamp) -> Plan {
     rss.sort_by(|a, b| created(a).cmp(&created(b)));
     let template = d.spec.as_ref().map(|s| &s.template);
@@ -758,9 +758,4 @@ impl Planner<'_> {
         }
         None
     }
-}
-
-/// Orders ReplicaSets by creation, for callers that list them.
-pub fn by_creation(a: &ReplicaSet, b: &ReplicaSet) -> Ordering {
-    created(a).cmp(&created(b))
 }

@@ -381,13 +381,11 @@ fn a_stalled_rollout_times_out_after_the_progress_deadline() {
     let frozen = sim.rss.clone();
     let mut d = sim.d.clone();
     let p = plan(&d, frozen.clone(), &[], ts(sim.clock + 1));
-    if let Some(Action::UpdateStatus(s)) = p
-        .actions
-        .iter()
-        .find(|a| matches!(a, Action::UpdateStatus(_)))
-    {
-        d.status = Some(s.clone());
-    }
+    let status = p.actions.iter().find_map(|a| match a {
+        Action::UpdateStatus(s) => Some(s.clone()),
+        _ => None,
+    });
+    d.status = Some(status.expect("the frozen rollout's status is written"));
     let c = get_condition(d.status.as_ref().unwrap(), PROGRESSING).unwrap();
     assert_eq!(c.reason.as_deref(), Some(RS_UPDATED));
     assert!(p.requeue.is_some(), "the deadline is checked again");

@@ -23,7 +23,8 @@ const MAX_REVISION_HISTORY_CHARS: usize = 2000;
 
 pub const PROGRESSING: &str = "Progressing";
 pub const AVAILABLE: &str = "Available";
-pub const REPLICA_FAILURE: &str = "ReplicaFailure";
+/// The same condition type as a ReplicaSet's.
+pub use crate::replicaset::sync::REPLICA_FAILURE;
 pub const NEW_RS_CREATED: &str = "NewReplicaSetCreated";
 pub const RS_CREATE_ERROR: &str = "ReplicaSetCreateError";
 pub const FOUND_NEW_RS: &str = "FoundNewReplicaSet";

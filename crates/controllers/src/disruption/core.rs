@@ -14,6 +14,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Owne
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use rkube_api::selector::LabelSelector;
 
+use crate::controller_utils::{controller_of, is_pod_ready};
+
 /// How long after an eviction the pod may go on looking undeleted before the budget stops
 /// counting it as disrupted (upstream's `DeletionTimeout`).
 pub const DELETION_TIMEOUT: SignedDuration = SignedDuration::from_secs(120);
@@ -55,14 +57,6 @@ pub struct Plan {
     pub events: Vec<Event>,
     /// Why the status could not be computed (the fail-safe status is in `status`).
     pub failed: Option<String>,
-}
-
-/// The controller reference among `meta`'s owners.
-pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
-    meta.owner_references
-        .iter()
-        .flatten()
-        .find(|r| r.controller == Some(true))
 }
 
 fn group_of(api_version: &str) -> &str {
@@ -201,15 +195,6 @@ pub fn expected_counts(
     }
 }
 
-fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .any(|c| c.type_ == "Ready" && c.status == "True")
-}
-
 /// The budget's disrupted pods that still count: listed, not yet being deleted, and evicted
 /// less than [`DELETION_TIMEOUT`] ago (upstream's `buildDisruptedPodMap`). Also the earliest
 /// expiry, and the pods that outlived it (for `NotDeleted` events).
@@ -254,7 +239,7 @@ pub fn count_healthy(pods: &[&Pod], disrupted: &BTreeMap<String, Time>, now: Tim
                 .get(name)
                 .is_none_or(|at| at.0 + DELETION_TIMEOUT <= now)
         })
-        .filter(|p| is_ready(p))
+        .filter(|p| is_pod_ready(p))
         .count();
     i32::try_from(n).unwrap_or(i32::MAX)
 }

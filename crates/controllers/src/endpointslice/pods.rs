@@ -10,6 +10,10 @@ use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+/// Whether the pod's `Ready` condition is `True` (the one copy, in `controller_utils`).
+pub use crate::controller_utils::is_pod_ready;
+use crate::controller_utils::{has_all_labels, ready_condition};
+
 /// The node label whose value becomes an endpoint's `zone`.
 pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
@@ -19,9 +23,7 @@ pub fn selects(
     selector: &BTreeMap<String, String>,
     labels: Option<&BTreeMap<String, String>>,
 ) -> bool {
-    selector
-        .iter()
-        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+    has_all_labels(labels, Some(selector))
 }
 
 /// The pods of the service's namespace its selector picks; none for a service without one.
@@ -39,21 +41,9 @@ pub fn selected_pods<'a>(
         .collect()
 }
 
-/// Whether the pod's `Ready` condition is `True` (upstream's `IsPodReady`).
-pub fn is_pod_ready(pod: &Pod) -> bool {
-    ready_condition(pod).is_some_and(|c| c.status == "True")
-}
-
 /// When the pod's `Ready` condition last changed: upstream's trigger time for a pod.
 pub fn ready_transition(pod: &Pod) -> Option<&Time> {
     ready_condition(pod).and_then(|c| c.last_transition_time.as_ref())
-}
-
-fn ready_condition(pod: &Pod) -> Option<&k8s_openapi::api::core::v1::PodCondition> {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
 }
 
 /// Whether a pod is published at all (upstream's `ShouldPodBeInEndpoints`): it has an IP, is

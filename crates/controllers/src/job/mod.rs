@@ -40,14 +40,15 @@ use kube::runtime::events::Recorder;
 
 use crate::events;
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::controller_utils::{
     key_of, slow_start_batch, EXPECTATIONS_TIMEOUT, SLOW_START_INITIAL_BATCH_SIZE,
 };
 pub use crate::cronjob::{Clock, SystemClock};
-use crate::driver::{drive, on_objects, Triggers};
-use crate::error::{is_conflict, is_namespace_terminating, is_not_found};
+use crate::driver::{drive, on_objects, Events, Triggers};
+use crate::error::{api_message, is_conflict, is_namespace_terminating, is_not_found};
 use crate::{ControllerContext, Error};
 
 use self::core::{Event, TRACKING_FINALIZER};
@@ -88,6 +89,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl State {
+    /// Drops everything kept about Job `key`.
+    fn forget(&self, key: &str) {
+        lock(&self.pending).remove(key);
+        lock(&self.backoff).remove(key);
+        lock(&self.removed_finalizers).remove(key);
+    }
+
     async fn event(&self, job: &Job, ev: &Event) {
         let recorder = self
             .recorder
@@ -147,6 +155,25 @@ pub async fn run_with_clock(
 ) -> Result<(), Error> {
     let (jobs, job_events) = ctx.informer::<Job>(NAME, &client).await;
     let (pods, pod_events) = ctx.informer::<Pod>(NAME, &client).await;
+    let state = Arc::new(State {
+        client,
+        pods,
+        clock: clock.clone(),
+        recorder: OnceLock::new(),
+        pending: Mutex::default(),
+        backoff: Mutex::default(),
+        removed_finalizers: Mutex::default(),
+    });
+    // A deleted Job's per-Job state goes with it, so one recreated under the same name
+    // starts afresh (upstream drops the backoff record on delete).
+    let forget = state.clone();
+    let job_events: Events<Job> = job_events
+        .inspect(move |ev| {
+            if let watcher::Event::Delete(job) = ev {
+                forget.forget(&key_of(&job.metadata));
+            }
+        })
+        .boxed();
     let mut triggers: Vec<Triggers<Job>> = vec![
         on_objects(job_events, false, |j: &Job| Some(ObjectRef::from_obj(j))),
         on_objects(pod_events, true, owner_job_key),
@@ -169,15 +196,6 @@ pub async fn run_with_clock(
                 .boxed(),
         );
     }
-    let state = Arc::new(State {
-        client,
-        pods,
-        clock,
-        recorder: OnceLock::new(),
-        pending: Mutex::default(),
-        backoff: Mutex::default(),
-        removed_finalizers: Mutex::default(),
-    });
     drive(NAME, &ctx, jobs, triggers, state, reconcile).await
 }
 
@@ -244,14 +262,23 @@ async fn reconcile(cached: Arc<Job>, st: Arc<State>) -> Result<Action, Error> {
     let satisfied = st.satisfied(&key, &ns);
     let expected_rm: HashSet<String> = {
         let mut removed = lock(&st.removed_finalizers);
-        let set = removed.entry(key.clone()).or_default();
-        // Seen without the finalizer (or gone): nothing more to wait for.
-        set.retain(|u| {
-            pods.iter().any(|p| {
-                p.metadata.uid.as_deref() == Some(u.as_str()) && core::has_tracking_finalizer(p)
-            })
-        });
-        set.clone()
+        match removed.get_mut(&key) {
+            Some(set) => {
+                // Seen without the finalizer (or gone): nothing more to wait for.
+                set.retain(|u| {
+                    pods.iter().any(|p| {
+                        p.metadata.uid.as_deref() == Some(u.as_str())
+                            && core::has_tracking_finalizer(p)
+                    })
+                });
+                let set = set.clone();
+                if set.is_empty() {
+                    removed.remove(&key);
+                }
+                set
+            }
+            None => HashSet::new(),
+        }
     };
     let backoff = lock(&st.backoff).get(&key).cloned().unwrap_or_default();
     let now = st.clock.now();
@@ -303,7 +330,7 @@ async fn reconcile(cached: Arc<Job>, st: Arc<State>) -> Result<Action, Error> {
                 }
                 Err(e) if is_not_found(&e) => {}
                 Err(e) => {
-                    let msg = format!("Error deleting: {e}");
+                    let msg = format!("Error deleting: {}", api_message(&e));
                     st.event(
                         &job,
                         &Event {
@@ -354,7 +381,7 @@ async fn reconcile(cached: Arc<Job>, st: Arc<State>) -> Result<Action, Error> {
                             lock(events).push(Event {
                                 warning: true,
                                 reason: "FailedCreate".into(),
-                                message: format!("Error creating: {e}"),
+                                message: format!("Error creating: {}", api_message(&e)),
                             });
                         }
                         Err(e)

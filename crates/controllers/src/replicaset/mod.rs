@@ -20,11 +20,11 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::{ObjectReference, Pod, ReplicationController};
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -37,7 +37,8 @@ use crate::controller_utils::{
     release_patch, slow_start_batch, Expectations, SLOW_START_INITIAL_BATCH_SIZE,
 };
 use crate::driver::{drive, on_objects, Events, Triggers};
-use crate::error::{is_conflict, is_namespace_terminating, is_not_found};
+use crate::error::{api_message, is_conflict, is_namespace_terminating, is_not_found};
+use crate::events::publish;
 use crate::{ControllerContext, Error};
 use sync::{availability_requeue, calculate_status, replica_change, ManageFailure, ReplicaChange};
 
@@ -87,15 +88,8 @@ impl Workload for ReplicationController {
 
     fn as_replica_set(&self) -> ReplicaSet {
         let spec = self.spec.as_ref();
-        // An RC without a selector selects its template's labels (upstream's defaulting).
-        let selector = spec
-            .and_then(|s| s.selector.clone())
-            .filter(|s| !s.is_empty())
-            .or_else(|| {
-                spec.and_then(|s| s.template.as_ref())
-                    .and_then(|t| t.metadata.as_ref())
-                    .and_then(|m| m.labels.clone())
-            });
+        // API defaulting has already given a selector-less RC its template's labels.
+        let selector = spec.and_then(|s| s.selector.clone());
         let v = serde_json::json!({
             "metadata": self.metadata,
             "spec": {
@@ -244,49 +238,28 @@ fn pod_triggers<K: Workload>(
         .boxed()
 }
 
-fn object_reference<K: Workload>(obj: &K) -> ObjectReference {
-    obj.object_ref(&())
-}
-
-/// The message of an API error as upstream prints it (the server's `Status` message).
-fn message(err: &kube::Error) -> String {
-    match err {
-        kube::Error::Api(s) => s.message.clone(),
-        other => other.to_string(),
-    }
-}
-
 impl<K: Workload> State<K> {
-    async fn event(&self, obj: &K, type_: EventType, reason: &str, action: &str, note: String) {
-        let ev = Event {
-            type_,
-            reason: reason.into(),
-            note: Some(note),
-            action: action.into(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&ev, &object_reference(obj)).await {
-            tracing::debug!(controller = K::CONTROLLER, error = %e, "event not recorded");
-        }
-    }
-
     /// Active pods of the namespace controlled by the ReplicaSets that share `rs`'s own
     /// controller (a Deployment's), for ranking deletions by node.
     fn related_pods(&self, rs: &ReplicaSet, ns: &str) -> Vec<Arc<Pod>> {
         let mut owners: HashSet<String> = rs.metadata.uid.iter().cloned().collect();
         if let Some(parent) = controller_of(&rs.metadata) {
-            for w in self.workloads.state() {
-                let sibling = w.as_replica_set();
-                if controller_of(&sibling.metadata).map(|r| &r.uid) == Some(&parent.uid) {
-                    owners.extend(sibling.metadata.uid);
-                }
-            }
+            owners.extend(
+                self.workloads
+                    .state()
+                    .iter()
+                    .map(|w| w.meta())
+                    .filter(|m| m.namespace.as_deref() == Some(ns))
+                    .filter(|m| controller_of(m).is_some_and(|r| r.uid == parent.uid))
+                    .filter_map(|m| m.uid.clone()),
+            );
         }
         self.pods
             .state()
             .into_iter()
-            .filter(|p| p.namespace().as_deref() == Some(ns) && is_pod_active(p))
+            .filter(|p| p.namespace().as_deref() == Some(ns))
             .filter(|p| controller_of(&p.metadata).is_some_and(|r| owners.contains(&r.uid)))
+            .filter(|p| is_pod_active(p))
             .collect()
     }
 }
@@ -323,15 +296,14 @@ async fn reconcile<K: Workload>(obj: Arc<K>, st: Arc<State<K>>) -> Result<Action
     let mut failure = None;
     let mut manage_error = None;
     if needs_sync && rs.metadata.deletion_timestamp.is_none() {
-        let related = st.related_pods(&rs, &ns);
-        let related_refs: Vec<&Pod> = related.iter().map(|p| p.as_ref()).collect();
-        match replica_change(&rs, &owned_refs, &related_refs, now) {
+        let related = || st.related_pods(&rs, &ns);
+        match replica_change(&rs, &owned_refs, related, now) {
             ReplicaChange::None => {}
             ReplicaChange::Create(n) => {
                 if let Err(e) = create_pods(obj.as_ref(), &rs, &key, n, &st).await {
                     failure = Some(ManageFailure {
                         reason: "FailedCreate",
-                        message: message(&e),
+                        message: api_message(&e),
                     });
                     manage_error = Some(e);
                 }
@@ -340,7 +312,7 @@ async fn reconcile<K: Workload>(obj: Arc<K>, st: Arc<State<K>>) -> Result<Action
                 if let Err(e) = delete_pods(obj.as_ref(), &key, &pods, &st).await {
                     failure = Some(ManageFailure {
                         reason: "FailedDelete",
-                        message: message(&e),
+                        message: api_message(&e),
                     });
                     manage_error = Some(e);
                 }
@@ -459,16 +431,28 @@ async fn create_pods<K: Workload>(
             match api.create(&PostParams::default(), &pod).await {
                 Ok(p) => {
                     let note = format!("Created pod: {}", p.name_any());
-                    st.event(obj, EventType::Normal, "SuccessfulCreate", "Create", note)
-                        .await;
+                    publish(
+                        &st.recorder,
+                        &obj.object_ref(&()),
+                        EventType::Normal,
+                        "SuccessfulCreate",
+                        note,
+                    )
+                    .await;
                     Ok(())
                 }
                 // The namespace is going away; nothing to create, and no error to report.
                 Err(e) if is_namespace_terminating(&e) => Err(None),
                 Err(e) => {
-                    let note = format!("Error creating: {}", message(&e));
-                    st.event(obj, EventType::Warning, "FailedCreate", "Create", note)
-                        .await;
+                    let note = format!("Error creating: {}", api_message(&e));
+                    publish(
+                        &st.recorder,
+                        &obj.object_ref(&()),
+                        EventType::Warning,
+                        "FailedCreate",
+                        note,
+                    )
+                    .await;
                     Err(Some(e))
                 }
             }
@@ -496,8 +480,14 @@ async fn delete_pods<K: Workload>(
         match api.delete(&pod.name_any(), &DeleteParams::default()).await {
             Ok(_) => {
                 let note = format!("Deleted pod: {}", pod.name_any());
-                st.event(obj, EventType::Normal, "SuccessfulDelete", "Delete", note)
-                    .await;
+                publish(
+                    &st.recorder,
+                    &obj.object_ref(&()),
+                    EventType::Normal,
+                    "SuccessfulDelete",
+                    note,
+                )
+                .await;
                 Ok(())
             }
             Err(e) => {
@@ -507,9 +497,15 @@ async fn delete_pods<K: Workload>(
                 if is_not_found(&e) {
                     return Ok(());
                 }
-                let note = format!("Error deleting: {}", message(&e));
-                st.event(obj, EventType::Warning, "FailedDelete", "Delete", note)
-                    .await;
+                let note = format!("Error deleting: {}", api_message(&e));
+                publish(
+                    &st.recorder,
+                    &obj.object_ref(&()),
+                    EventType::Warning,
+                    "FailedDelete",
+                    note,
+                )
+                .await;
                 Err(e)
             }
         }
@@ -528,37 +524,24 @@ mod tests {
 
     #[test]
     fn replication_controllers_are_seen_as_replica_sets_and_take_their_status_back() {
-        let rc = |selector: serde_json::Value| -> ReplicationController {
-            serde_json::from_value(json!({
-                "metadata": {"name": "rc", "namespace": "ns", "uid": "u", "generation": 2},
-                "spec": {"replicas": 3, "minReadySeconds": 5, "selector": selector,
-                    "template": {"metadata": {"labels": {"app": "rc", "v": "1"}}}}
-            }))
-            .unwrap()
-        };
-        let cases = [
-            ("own selector", json!({"app": "rc"}), json!({"app": "rc"})),
-            ("no selector", json!(null), json!({"app": "rc", "v": "1"})),
-            ("empty selector", json!({}), json!({"app": "rc", "v": "1"})),
-        ];
-        for (what, selector, want) in cases {
-            let rs = rc(selector).as_replica_set();
-            let spec = rs.spec.as_ref().unwrap();
-            assert_eq!(json!(spec.selector.match_labels), want, "{what}");
-            assert_eq!(
-                (spec.replicas, spec.min_ready_seconds),
-                (Some(3), Some(5)),
-                "{what}"
-            );
-            assert_eq!(rs.metadata.uid.as_deref(), Some("u"), "{what}");
-        }
+        let rc: ReplicationController = serde_json::from_value(json!({
+            "metadata": {"name": "rc", "namespace": "ns", "uid": "u", "generation": 2},
+            "spec": {"replicas": 3, "minReadySeconds": 5, "selector": {"app": "rc"},
+                "template": {"metadata": {"labels": {"app": "rc", "v": "1"}}}}
+        }))
+        .unwrap();
+        let rs = rc.as_replica_set();
+        let spec = rs.spec.as_ref().unwrap();
+        assert_eq!(json!(spec.selector.match_labels), json!({"app": "rc"}));
+        assert_eq!((spec.replicas, spec.min_ready_seconds), (Some(3), Some(5)));
+        assert_eq!(rs.metadata.uid.as_deref(), Some("u"));
         let status = ReplicaSetStatus {
             replicas: 2,
             ready_replicas: Some(1),
             observed_generation: Some(2),
             ..Default::default()
         };
-        let back = rc(json!({"app": "rc"})).with_status(status);
+        let back = rc.with_status(status);
         let s = back.status.unwrap();
         assert_eq!(
             (s.replicas, s.ready_replicas, s.observed_generation),

@@ -2,6 +2,7 @@
 //! and the status a ReplicaSet should report (upstream's `manageReplicas` decisions and
 //! `calculateStatus`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
@@ -42,11 +43,12 @@ fn min_ready_seconds(rs: &ReplicaSet) -> i32 {
 
 /// The change that brings `owned` (the active pods the ReplicaSet owns) to `spec.replicas`,
 /// at most [`BURST_REPLICAS`] at once. Deletions follow upstream's ranking, counting `related`
-/// pods (those of sibling ReplicaSets of the same Deployment too) on each pod's node.
+/// pods (those of sibling ReplicaSets of the same Deployment too) on each pod's node; they are
+/// gathered only when there is something to delete.
 pub fn replica_change<'a>(
     rs: &ReplicaSet,
     owned: &[&'a Pod],
-    related: &[&Pod],
+    related: impl FnOnce() -> Vec<Arc<Pod>>,
     now: Timestamp,
 ) -> ReplicaChange<'a> {
     let desired = desired_replicas(rs).max(0) as usize;
@@ -55,7 +57,9 @@ pub fn replica_change<'a>(
         ReplicaChange::Create((desired - have).min(BURST_REPLICAS))
     } else if have > desired {
         let n = (have - desired).min(BURST_REPLICAS);
-        ReplicaChange::Delete(pods_to_delete(owned, related, n, now))
+        let related = related();
+        let related: Vec<&Pod> = related.iter().map(|p| p.as_ref()).collect();
+        ReplicaChange::Delete(pods_to_delete(owned, &related, n, now))
     } else {
         ReplicaChange::None
     }
@@ -180,7 +184,7 @@ mod tests {
             let got = names(replica_change(
                 &rs(*replicas, 0, json!(null)),
                 &refs[..*have],
-                &refs,
+                || refs.iter().map(|p| Arc::new((*p).clone())).collect(),
                 now,
             ));
             assert_eq!(&got, want, "replicas {replicas}, have {have}");
