@@ -33,6 +33,10 @@ pub enum Error {
     /// upstream's ignorable error.
     #[error("recognized csr {name:?} as [{}] but subject access review was not approved", .tried.join(" "))]
     NotApproved { name: String, tried: Vec<String> },
+    /// A terminating namespace's content could not all be discovered or deleted (the
+    /// namespace's conditions say what); retried with backoff.
+    #[error("deletion of namespace {namespace} failed: {message}")]
+    NamespaceDeletion { namespace: String, message: String },
     /// An aggregation rule with a selector that cannot be built.
     #[error("invalid aggregationRule of clusterrole {name}: {source}")]
     Selector {
@@ -43,9 +47,14 @@ pub enum Error {
 }
 
 impl Error {
-    /// An expected state that is retried quietly (upstream's `IgnorableError`), not a fault.
+    /// An expected state that is retried quietly (upstream's `IgnorableError`, and a write
+    /// that lost a race to a concurrent one), not a fault.
     pub fn is_ignorable(&self) -> bool {
-        matches!(self, Error::NotApproved { .. })
+        match self {
+            Error::NotApproved { .. } => true,
+            Error::Api(e) => is_conflict(e),
+            _ => false,
+        }
     }
 }
 
@@ -53,8 +62,8 @@ impl Error {
 /// message, not kube's debug rendering of the whole `Status`.
 pub fn api_message(err: &kube::Error) -> String {
     match status(err) {
-        Some(s) => s.message.clone(),
-        None => err.to_string(),
+        Some(s) if !s.message.is_empty() => s.message.clone(),
+        _ => err.to_string(),
     }
 }
 

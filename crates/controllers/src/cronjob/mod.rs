@@ -33,7 +33,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::driver::{drive, on_objects, Triggers};
-use crate::error::{is_already_exists, is_conflict, is_not_found};
+use crate::error::{api_message, is_already_exists, is_conflict, is_not_found};
 use crate::{ControllerContext, Error};
 
 use self::core::{controlled_by, finished, in_active, plan, record_created, DeleteReason, Event};
@@ -296,36 +296,5 @@ async fn write_status(api: &Api<CronJob>, cj: &CronJob, p: &core::Plan) -> Resul
         Err(e) if is_conflict(&e) => Ok(false),
         Err(e) if is_not_found(&e) => Ok(true),
         Err(e) => Err(e.into()),
-    }
-}
-
-/// What an event says of a failed request: the API's Status message (as upstream's
-/// `err.Error()`), not the client error's debug form; the error itself for other failures.
-fn api_message(err: &kube::Error) -> String {
-    match err {
-        kube::Error::Api(s) if !s.message.is_empty() => s.message.clone(),
-        other => other.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use kube::core::Status;
-
-    #[test]
-    fn event_messages_carry_the_status_message_only() {
-        let quota = Status::failure(
-            "jobs \"cj-1\" is forbidden: exceeded quota: q, requested: count/jobs.batch=1",
-            "Forbidden",
-        )
-        .with_code(403);
-        let api = kube::Error::Api(Box::new(quota));
-        assert_eq!(
-            api_message(&api),
-            "jobs \"cj-1\" is forbidden: exceeded quota: q, requested: count/jobs.batch=1"
-        );
-        let other = kube::Error::LinesCodecMaxLineLengthExceeded;
-        assert_eq!(api_message(&other), other.to_string());
     }
 }

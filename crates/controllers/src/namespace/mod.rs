@@ -82,9 +82,11 @@ impl From<kube::Error> for Failure {
 /// The reconcile error for content that could not be deleted or discovered. `Error` has no
 /// variant for it, so the message (already in the namespace's conditions) travels as the
 /// client error of the requests that failed.
-fn content_error(namespace: &str, msg: String) -> Error {
-    let msg = format!("deletion of namespace {namespace} failed: {msg}");
-    Error::Api(kube::Error::Service(msg.into()))
+fn content_error(namespace: &str, message: String) -> Error {
+    Error::NamespaceDeletion {
+        namespace: namespace.to_string(),
+        message,
+    }
 }
 
 /// Upstream's `namespacedResourcesDeleter.Delete`: `Some(wait)` while content remains.
