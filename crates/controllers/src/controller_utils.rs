@@ -118,6 +118,31 @@ impl Expectations {
     }
 }
 
+/// Upstream's `rand.SafeEncodeString` alphabet: no vowels, no confusable characters.
+const SAFE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// Upstream's `rand.SafeEncodeString`: each byte of `s` as a letter of an alphabet without
+/// vowels, so hashes in names spell no words.
+pub fn safe_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| SAFE_ALPHABET[b as usize % SAFE_ALPHABET.len()] as char)
+        .collect()
+}
+
+/// FNV-1a, 32 bits (Go's `hash/fnv` `New32a`).
+pub fn fnv32a(data: &[u8]) -> u32 {
+    data.iter().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// FNV-1, 32 bits (Go's `hash/fnv` `New32`): multiply, then xor.
+pub fn fnv32(data: &[u8]) -> u32 {
+    data.iter().fold(0x811c_9dc5u32, |h, b| {
+        h.wrapping_mul(0x0100_0193) ^ u32::from(*b)
+    })
+}
+
 /// `namespace/name` of an object.
 pub fn key_of(meta: &ObjectMeta) -> String {
     format!(

@@ -15,6 +15,7 @@
 //! - [`csrapproving`]: approves kubelet client CSRs after a SubjectAccessReview;
 //! - [`csrsigning`]: signs approved CSRs of the built-in signers;
 //! - [`controller_utils`]: expectations, pods from templates, slow start, deletion order, claims;
+//! - [`history`]: ControllerRevisions (template history of DaemonSets and StatefulSets);
 //! - [`cronjob`]: Jobs from CronJobs at their cron schedule's times, history limits;
 //! - [`endpointslice`]: EndpointSlices of every selector Service, from the pods it selects;
 //! - [`endpoints`]: the v1 Endpoints of every selector Service;
@@ -49,6 +50,7 @@ pub mod endpointslicemirroring;
 pub mod error;
 pub mod events;
 pub mod garbagecollector;
+pub mod history;
 pub mod informers;
 pub mod job;
 pub mod metrics;

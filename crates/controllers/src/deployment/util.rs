@@ -11,6 +11,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 
+use crate::controller_utils::{fnv32a, safe_encode};
+
 pub const POD_TEMPLATE_HASH: &str = "pod-template-hash";
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
 pub const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
@@ -36,16 +38,6 @@ pub const RESUMED: &str = "DeploymentResumed";
 pub const MIN_AVAILABLE: &str = "MinimumReplicasAvailable";
 pub const MIN_UNAVAILABLE: &str = "MinimumReplicasUnavailable";
 
-/// Upstream's `rand.SafeEncodeString` alphabet: no vowels, no confusable characters.
-const SAFE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-
-/// FNV-32a over `data` (upstream hashes with `hash/fnv`'s `New32a`).
-fn fnv32a(data: &[u8]) -> u32 {
-    data.iter().fold(0x811c_9dc5u32, |h, b| {
-        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
-    })
-}
-
 /// The `pod-template-hash` of `template` (upstream's `ComputeHash`): FNV-32a over a
 /// deterministic serialization of the template and then the collision count, printed in
 /// decimal and safe-encoded. Stable for equal templates; a new collision count gives a new
@@ -56,11 +48,7 @@ pub fn compute_hash(template: &PodTemplateSpec, collision_count: Option<i32>) ->
     if let Some(c) = collision_count {
         data.extend_from_slice(&(c as u32).to_le_bytes());
     }
-    fnv32a(&data)
-        .to_string()
-        .bytes()
-        .map(|b| SAFE_ALPHABET[b as usize % SAFE_ALPHABET.len()] as char)
-        .collect()
+    safe_encode(&fnv32a(&data).to_string())
 }
 
 /// Drops nulls and empty arrays and objects, which upstream's semantic equality treats as
