@@ -168,18 +168,25 @@ spec:
 /// Waits until the service-account controller has made the namespace's `default` account:
 /// as upstream, pods are refused in a namespace until it exists.
 fn wait_for_default_account(k: &Kubectl<'_>) {
+    wait_until(
+        k,
+        &["get", "serviceaccount", "default", "-o", "name"],
+        "serviceaccount/default",
+    );
+}
+
+/// Runs `kubectl args` until it succeeds printing `want` (trimmed), for at most 30 s.
+fn wait_until(k: &Kubectl<'_>, args: &[&str], want: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let out = k
-            .command(&["get", "serviceaccount", "default", "-o", "name"])
-            .output()
-            .expect("run kubectl");
-        if out.status.success() {
+        let out = k.command(args).output().expect("run kubectl");
+        let got = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() && got == want {
             return;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "no default service account in {} within 30 s",
+            "kubectl {args:?} in {} printed {got:?}, not {want:?}, for 30 s",
             k.namespace
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -297,6 +304,17 @@ fn script(k: &Kubectl<'_>) {
         "jsonpath={.spec.template.spec.containers[0].ports[0].containerPort}",
     ]);
     assert_eq!(ports.trim(), "8080", "strategic merge kept the ports");
+    // The deployment controller (as its own service account, under RBAC) records the new
+    // revision and the rollout's status: with no kubelet the old pods never become available,
+    // so only the one surge pod (25% of 2, rounded up) is of the new template.
+    let status = "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision} \
+                  {.status.observedGeneration} {.status.replicas} {.status.updatedReplicas}";
+    wait_until(k, &["get", "deployment", "web", "-o", status], "2 2 3 1");
+    let history = k.ok(&["rollout", "history", "deployment", "web"]);
+    assert!(
+        history.contains("1 ") && history.contains("2 "),
+        "rollout history: {history}"
+    );
     k.ok(&[
         "patch",
         "configmap",

@@ -254,13 +254,26 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
 }
 
 async fn delete_mirrored(client: &Client, ns: &str, name: &str) {
+    // One by one: upstream's role grants `delete`, not `deletecollection`.
     let api = Api::<EndpointSlice>::namespaced(client.clone(), ns);
     let lp = ListParams::default().labels(&format!(
         "{SERVICE_NAME_LABEL}={name},{MANAGED_BY_LABEL}={CONTROLLER_NAME}"
     ));
-    if let Err(e) = api.delete_collection(&DeleteParams::default(), &lp).await {
-        if !is_not_found(&e) {
-            tracing::warn!(controller = NAME, error = %e, "deleting mirrored slices failed");
+    let slices = match api.list(&lp).await {
+        Ok(list) => list.items,
+        Err(e) => {
+            tracing::warn!(controller = NAME, error = %e, "listing mirrored slices failed");
+            return;
+        }
+    };
+    for slice in slices {
+        if let Err(e) = api
+            .delete(&slice.name_any(), &DeleteParams::default())
+            .await
+        {
+            if !is_not_found(&e) {
+                tracing::warn!(controller = NAME, error = %e, "deleting a mirrored slice failed");
+            }
         }
     }
 }

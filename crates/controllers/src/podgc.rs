@@ -19,7 +19,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{DeleteParams, PostParams, Preconditions};
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::{Api, Client, ResourceExt};
 
 use crate::error::{is_conflict, is_not_found};
@@ -248,15 +248,24 @@ async fn collect(client: &Client, pod: &Pod, why: Why, now: Timestamp) -> Result
     let name = pod.name_any();
     let api = Api::<Pod>::namespaced(client.clone(), &ns);
     if !is_terminated(pod) {
-        let mut updated = pod.clone();
-        let status = updated.status.get_or_insert_with(Default::default);
-        status.phase = Some("Failed".into());
+        // A patch, the verb upstream's role grants on pods/status; guarded by uid and
+        // resourceVersion so it lands only on the pod this decision was made for.
+        let mut status = serde_json::json!({"phase": "Failed"});
         if why == Why::Orphaned {
-            let conds = status.conditions.as_deref().unwrap_or_default();
-            status.conditions = Some(with_disruption_target(conds, REASON, ORPHAN_MESSAGE, now));
+            let conds = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_deref())
+                .unwrap_or_default();
+            let conds = with_disruption_target(conds, REASON, ORPHAN_MESSAGE, now);
+            status["conditions"] = serde_json::to_value(conds).unwrap_or_default();
         }
+        let patch = serde_json::json!({
+            "metadata": {"uid": pod.metadata.uid, "resourceVersion": pod.metadata.resource_version},
+            "status": status,
+        });
         match api
-            .replace_status(&name, &PostParams::default(), &updated)
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
         {
             Ok(_) => {}

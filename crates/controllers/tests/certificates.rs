@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{cluster, start, wait_for, Running, TestResult, CA_PEM};
-use http_body_util::BodyExt;
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::certificates::v1::{
     CertificateSigningRequest, CertificateSigningRequestCondition, CertificateSigningRequestSpec,
@@ -24,7 +23,7 @@ use k8s_openapi::ByteString;
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, ResourceExt};
 use rkube_controllers::csrapproving::{self, AccessReviewer};
-use rkube_controllers::{ControllerContext, CsrSigner, Error};
+use rkube_controllers::{identity, ControllerContext, CsrSigner, Error};
 
 /// A signer that issues a throwaway self-signed certificate and writes down each request.
 #[derive(Default)]
@@ -93,41 +92,6 @@ impl AccessReviewer for FixedReviewer {
         }
         Ok(self.allow)
     }
-}
-
-/// A client that sends a PUT on `.../approval` that the server refuses with 405 again on
-/// `.../status`, which (on this branch) stores the conditions as given.
-fn approval_falls_back_to_status(client: kube::Client) -> kube::Client {
-    let service = tower::service_fn(move |req: http::Request<kube::client::Body>| {
-        let client = client.clone();
-        async move {
-            let is_approval =
-                req.method() == http::Method::PUT && req.uri().path().ends_with("/approval");
-            if !is_approval {
-                return client.send(req).await;
-            }
-            let (parts, body) = req.into_parts();
-            let bytes = body.collect().await?.to_bytes();
-            let first =
-                http::Request::from_parts(parts.clone(), kube::client::Body::from(bytes.clone()));
-            let res = client.send(first).await?;
-            if res.status() != http::StatusCode::METHOD_NOT_ALLOWED {
-                return Ok(res);
-            }
-            let mut parts = parts;
-            let path = parts.uri.to_string().replacen("/approval", "/status", 1);
-            parts.uri = path
-                .parse()
-                .map_err(|e: http::uri::InvalidUri| kube::Error::Service(e.into()))?;
-            client
-                .send(http::Request::from_parts(
-                    parts,
-                    kube::client::Body::from(bytes),
-                ))
-                .await
-        }
-    });
-    kube::Client::new(service, "default")
 }
 
 /// A PEM certificate request with this subject and DNS names.
@@ -219,8 +183,8 @@ const KUBELET_CLIENT_USAGES: &[&str] = &["digital signature", "key encipherment"
 async fn approved_csr_gets_a_certificate_from_the_signer() -> TestResult {
     let c = cluster().await?;
     let signer = Arc::new(RecordingSigner::new()?);
-    let _controllers = start(&c.client, signing_context(signer.clone()), "csrsigning");
-    let admin = approval_falls_back_to_status(c.client.clone());
+    let _controllers = start(&c, signing_context(signer.clone()), "csrsigning");
+    let admin = c.client.clone();
     let api = Api::<CertificateSigningRequest>::all(c.client.clone());
     let pp = PostParams::default();
 
@@ -295,8 +259,8 @@ async fn approved_csr_gets_a_certificate_from_the_signer() -> TestResult {
 async fn approved_csr_the_signer_rules_refuse_is_marked_failed() -> TestResult {
     let c = cluster().await?;
     let signer = Arc::new(RecordingSigner::new()?);
-    let _controllers = start(&c.client, signing_context(signer.clone()), "csrsigning");
-    let admin = approval_falls_back_to_status(c.client.clone());
+    let _controllers = start(&c, signing_context(signer.clone()), "csrsigning");
+    let admin = c.client.clone();
     let api = Api::<CertificateSigningRequest>::all(c.client.clone());
     // A kubelet client certificate for someone who is not a node.
     let bad = csr(
@@ -332,10 +296,10 @@ async fn approved_csr_the_signer_rules_refuse_is_marked_failed() -> TestResult {
 async fn kubelet_client_csr_is_approved_after_access_review_and_signed() -> TestResult {
     let c = cluster().await?;
     let signer = Arc::new(RecordingSigner::new()?);
-    let _signing = start(&c.client, signing_context(signer.clone()), "csrsigning");
+    let _signing = start(&c, signing_context(signer.clone()), "csrsigning");
     let reviewer = FixedReviewer::new(true);
     let _approving = Running::spawn(csrapproving::run_with_reviewer(
-        approval_falls_back_to_status(c.client.clone()),
+        c.client_as(identity("certificate-controller")),
         Arc::new(ControllerContext::new(CA_PEM)),
         reviewer.clone(),
     ));
@@ -389,7 +353,7 @@ async fn refused_access_review_leaves_the_csr_pending() -> TestResult {
     let c = cluster().await?;
     let reviewer = FixedReviewer::new(false);
     let _approving = Running::spawn(csrapproving::run_with_reviewer(
-        approval_falls_back_to_status(c.client.clone()),
+        c.client_as(identity("certificate-controller")),
         Arc::new(ControllerContext::new(CA_PEM)),
         reviewer.clone(),
     ));

@@ -56,7 +56,7 @@ async fn wait_rules(api: &Api<ClusterRole>, name: &str, want: Vec<PolicyRule>, w
 async fn aggregated_role_follows_the_roles_it_selects() -> TestResult {
     let c = cluster().await?;
     let _controllers = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "clusterrole-aggregation",
     );

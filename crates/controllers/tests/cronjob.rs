@@ -15,7 +15,7 @@ use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use rkube_controllers::cronjob::core::SCHEDULED_TIMESTAMP_ANNOTATION;
 use rkube_controllers::cronjob::{run_with_clock, Clock};
-use rkube_controllers::ControllerContext;
+use rkube_controllers::{identity, ControllerContext};
 use serde_json::json;
 
 /// A clock the test sets; each change wakes the controller.
@@ -130,7 +130,7 @@ async fn cronjob_runs_on_schedule_with_forbid_replace_completion_and_history() -
     // The clock starts at creation: nothing is due until the next minute.
     let clock = TestClock::new(created);
     let _running = Running::spawn(run_with_clock(
-        client.clone(),
+        c.client_as(identity("cronjob-controller")),
         Arc::new(ControllerContext::new(CA_PEM)),
         clock.clone(),
     ));

@@ -64,7 +64,7 @@ async fn kubelet(pods: Api<Pod>) {
 async fn env() -> Result<Env, Box<dyn std::error::Error + Send + Sync>> {
     let c = cluster().await?;
     let controllers = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,replicaset,deployment",
     );

@@ -98,7 +98,7 @@ fn want(e: i32, c: i32, d: i32, a: i32, status: &str, reason: &str) -> Shape {
 async fn min_available_counts_ready_pods_and_follows_readiness() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,disruption",
     );
@@ -122,7 +122,7 @@ async fn min_available_counts_ready_pods_and_follows_readiness() -> TestResult {
 async fn max_unavailable_takes_the_replica_sets_scale() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,disruption",
     );
@@ -157,7 +157,7 @@ async fn max_unavailable_takes_the_replica_sets_scale() -> TestResult {
 async fn a_pod_whose_controller_is_missing_fails_safe() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,disruption",
     );

@@ -86,7 +86,7 @@ fn strings(v: &[&str]) -> Vec<String> {
 async fn endpoints_list_ready_and_not_ready_pods_per_resolved_port() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,endpoint",
     );
@@ -153,7 +153,7 @@ async fn headless_service_endpoints_are_labelled_headless_and_selectorless_ones_
 ) -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,endpoint",
     );

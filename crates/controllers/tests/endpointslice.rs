@@ -130,7 +130,7 @@ fn web_service() -> Value {
 async fn selector_service_lists_ready_unready_and_terminating_pods() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,endpointslice",
     );
@@ -191,7 +191,7 @@ async fn selector_service_lists_ready_unready_and_terminating_pods() -> TestResu
 async fn named_target_port_resolves_per_pod() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,endpointslice",
     );
@@ -229,7 +229,7 @@ async fn named_target_port_resolves_per_pod() -> TestResult {
 async fn one_hundred_fifty_pods_split_into_two_slices_of_at_most_one_hundred() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,endpointslice",
     );
@@ -259,7 +259,7 @@ async fn one_hundred_fifty_pods_split_into_two_slices_of_at_most_one_hundred() -
 async fn pod_that_stops_matching_leaves_the_slice() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,endpointslice",
     );
@@ -287,7 +287,7 @@ async fn pod_that_stops_matching_leaves_the_slice() -> TestResult {
 async fn publish_not_ready_addresses_marks_every_pod_ready() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,endpointslice",
     );
@@ -313,7 +313,7 @@ async fn publish_not_ready_addresses_marks_every_pod_ready() -> TestResult {
 async fn selectorless_service_with_manual_endpoints_gets_a_mirrored_slice() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "endpointslice,endpointslice-mirroring",
     );
@@ -349,5 +349,14 @@ async fn selectorless_service_with_manual_endpoints_gets_a_mirrored_slice() -> T
         slices[0].ports.clone().unwrap_or_default()[0].port,
         Some(8080)
     );
+
+    // The Endpoints go: so does their mirror.
+    Api::<k8s_openapi::api::core::v1::Endpoints>::namespaced(c.client.clone(), NS)
+        .delete("ext", &Default::default())
+        .await?;
+    slices_where(&c.client, "ext", "the mirrored slice to go", |s| {
+        s.is_empty()
+    })
+    .await;
     Ok(())
 }

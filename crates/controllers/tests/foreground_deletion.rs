@@ -19,7 +19,7 @@ async fn foreground_deletion_of_a_deployment_removes_its_replica_sets_and_pods_f
 {
     let c = cluster().await?;
     let _controllers = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,replicaset,deployment,garbage-collector",
     );

@@ -88,11 +88,7 @@ fn delete_with(policy: PropagationPolicy) -> DeleteParams {
 #[tokio::test]
 async fn deleting_an_owner_in_the_background_removes_its_dependents() -> TestResult {
     let c = cluster().await?;
-    let _gc = start(
-        &c.client,
-        ControllerContext::new(CA_PEM),
-        "garbage-collector",
-    );
+    let _gc = start(&c, ControllerContext::new(CA_PEM), "garbage-collector");
     let cms = Api::<ConfigMap>::namespaced(c.client.clone(), NS);
     let secrets = Api::<Secret>::namespaced(c.client.clone(), NS);
     let owner = config_map(&cms, "owner", vec![]).await?;
@@ -138,11 +134,7 @@ async fn a_dependent_whose_owner_never_existed_is_collected() -> TestResult {
     config_map(&cms, "cross-namespace", vec![owned_by(&foreign, false)]).await?;
     config_map(&cms, "kept", vec![owned_by(&real, false)]).await?;
     // Started after the objects exist: the initial list is checked too.
-    let _gc = start(
-        &c.client,
-        ControllerContext::new(CA_PEM),
-        "garbage-collector",
-    );
+    let _gc = start(&c, ControllerContext::new(CA_PEM), "garbage-collector");
     gone(&cms, "orphaned").await;
     gone(&cms, "cross-namespace").await;
     assert!(
@@ -156,11 +148,7 @@ async fn a_dependent_whose_owner_never_existed_is_collected() -> TestResult {
 #[tokio::test]
 async fn foreground_deletion_waits_for_blocking_dependents_and_goes_leaves_first() -> TestResult {
     let c = cluster().await?;
-    let _gc = start(
-        &c.client,
-        ControllerContext::new(CA_PEM),
-        "garbage-collector",
-    );
+    let _gc = start(&c, ControllerContext::new(CA_PEM), "garbage-collector");
     let cms = Api::<ConfigMap>::namespaced(c.client.clone(), NS);
     let owner = config_map(&cms, "owner", vec![]).await?;
     let child = config_map(&cms, "child", vec![owned_by(&owner, true)]).await?;
@@ -231,11 +219,7 @@ async fn foreground_deletion_waits_for_blocking_dependents_and_goes_leaves_first
 #[tokio::test]
 async fn orphan_deletion_leaves_dependents_without_the_owner_reference() -> TestResult {
     let c = cluster().await?;
-    let _gc = start(
-        &c.client,
-        ControllerContext::new(CA_PEM),
-        "garbage-collector",
-    );
+    let _gc = start(&c, ControllerContext::new(CA_PEM), "garbage-collector");
     let cms = Api::<ConfigMap>::namespaced(c.client.clone(), NS);
     let secrets = Api::<Secret>::namespaced(c.client.clone(), NS);
     let owner = config_map(&cms, "owner", vec![]).await?;

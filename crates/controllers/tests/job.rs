@@ -126,11 +126,7 @@ struct Env {
 async fn env(ns: &str) -> Result<Env, Box<dyn std::error::Error + Send + Sync>> {
     let c = cluster().await?;
     let client = c.client.clone();
-    let running = start(
-        &client,
-        ControllerContext::new(CA_PEM),
-        "job,serviceaccount",
-    );
+    let running = start(&c, ControllerContext::new(CA_PEM), "job,serviceaccount");
     namespace(&client, ns).await?;
     Ok(Env {
         jobs: Api::namespaced(client.clone(), ns),

@@ -74,7 +74,7 @@ fn condition<'a>(ns: &'a Namespace, ty: &str) -> Option<&'a NamespaceCondition> 
 async fn deleting_a_namespace_removes_its_content_reports_what_remains_then_goes() -> TestResult {
     let c = cluster().await?;
     let _controllers = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,namespace",
     );
@@ -218,7 +218,7 @@ async fn deleting_a_namespace_removes_its_content_reports_what_remains_then_goes
 #[tokio::test]
 async fn a_namespace_with_other_finalizers_keeps_them_after_ours_is_removed() -> TestResult {
     let c = cluster().await?;
-    let _controllers = start(&c.client, ControllerContext::new(CA_PEM), "namespace");
+    let _controllers = start(&c, ControllerContext::new(CA_PEM), "namespace");
     let namespaces = Api::<Namespace>::all(c.client.clone());
     let mut ns = Namespace {
         metadata: named("kept"),

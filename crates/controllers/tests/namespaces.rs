@@ -56,7 +56,7 @@ async fn default_account(client: &kube::Client, ns: &str) -> ServiceAccount {
 async fn new_namespace_gets_default_service_account_and_root_ca() -> TestResult {
     let c = cluster().await?;
     let _controllers = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,root-ca-cert-publisher",
     );
@@ -76,7 +76,7 @@ async fn new_namespace_gets_default_service_account_and_root_ca() -> TestResult 
 #[tokio::test]
 async fn deleted_default_service_account_is_recreated() -> TestResult {
     let c = cluster().await?;
-    let _controllers = start(&c.client, ControllerContext::new(CA_PEM), "serviceaccount");
+    let _controllers = start(&c, ControllerContext::new(CA_PEM), "serviceaccount");
     create_namespace(&c.client, "team-b").await?;
     let first = default_account(&c.client, "team-b").await;
     let api = Api::<ServiceAccount>::namespaced(c.client.clone(), "team-b");
@@ -96,11 +96,7 @@ async fn deleted_default_service_account_is_recreated() -> TestResult {
 #[tokio::test]
 async fn root_ca_config_map_is_restored_when_changed_or_deleted() -> TestResult {
     let c = cluster().await?;
-    let _controllers = start(
-        &c.client,
-        ControllerContext::new(CA_PEM),
-        "root-ca-cert-publisher",
-    );
+    let _controllers = start(&c, ControllerContext::new(CA_PEM), "root-ca-cert-publisher");
     create_namespace(&c.client, "team-c").await?;
     let mut cm = published_ca(&c.client, "team-c").await;
     let api = Api::<ConfigMap>::namespaced(c.client.clone(), "team-c");

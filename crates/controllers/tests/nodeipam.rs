@@ -48,7 +48,7 @@ async fn every_node_gets_a_distinct_pod_cidr_and_a_new_one_the_next() -> TestRes
     }
     let mut ctx = ControllerContext::new(CA_PEM);
     ctx.node_ipam = NodeIpamConfig::default();
-    let _controllers = start(&c.client, ctx, "node-ipam");
+    let _controllers = start(&c, ctx, "node-ipam");
     let a = pod_cidrs(&api, "a").await;
     let b = pod_cidrs(&api, "b").await;
     let mut all = vec![a[0].clone(), b[0].clone()];
@@ -80,7 +80,7 @@ async fn dual_stack_nodes_get_a_cidr_of_each_family() -> TestResult {
         cluster_cidrs: vec!["10.42.0.0/16".into(), "fd00:42::/48".into()],
         ..Default::default()
     };
-    let _controllers = start(&c.client, ctx, "node-ipam");
+    let _controllers = start(&c, ctx, "node-ipam");
     create_node(&api, "a").await?;
     assert_eq!(pod_cidrs(&api, "a").await, ["10.42.0.0/24", "fd00:42::/64"]);
     Ok(())

@@ -90,7 +90,7 @@ async fn silent_node_goes_unknown_gets_unreachable_noexecute_and_its_pods_are_ev
 ) -> TestResult {
     let c = cluster().await?;
     let _controllers = start(
-        &c.client,
+        &c,
         ctx(),
         "serviceaccount,node-lifecycle,taint-eviction-controller",
     );
@@ -182,7 +182,7 @@ async fn silent_node_goes_unknown_gets_unreachable_noexecute_and_its_pods_are_ev
 #[tokio::test]
 async fn ready_node_loses_the_not_ready_taint() -> TestResult {
     let c = cluster().await?;
-    let _controllers = start(&c.client, ctx(), "node-lifecycle");
+    let _controllers = start(&c, ctx(), "node-lifecycle");
     let api = Api::<Node>::all(c.client.clone());
     let node: Node = serde_json::from_value(json!({"metadata": {"name": "fresh"}}))?;
     // The create's answer shows what admission did; the controller may act on the node at

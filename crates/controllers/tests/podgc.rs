@@ -59,7 +59,7 @@ async fn names(api: &Api<Pod>) -> Vec<String> {
 #[tokio::test]
 async fn orphaned_pod_on_a_deleted_node_is_removed() -> TestResult {
     let c = cluster().await?;
-    let _controllers = start(&c.client, ctx(0), "serviceaccount,pod-garbage-collector");
+    let _controllers = start(&c, ctx(0), "serviceaccount,pod-garbage-collector");
     default_sa(&c.client).await;
     let nodes = Api::<Node>::all(c.client.clone());
     for name in ["here", "gone"] {
@@ -82,7 +82,7 @@ async fn orphaned_pod_on_a_deleted_node_is_removed() -> TestResult {
 #[tokio::test]
 async fn terminated_pods_beyond_the_threshold_are_removed_oldest_first() -> TestResult {
     let c = cluster().await?;
-    let _controllers = start(&c.client, ctx(2), "serviceaccount,pod-garbage-collector");
+    let _controllers = start(&c, ctx(2), "serviceaccount,pod-garbage-collector");
     default_sa(&c.client).await;
     let pods = Api::<Pod>::namespaced(c.client.clone(), "default");
     // Age must decide, not the name (the tie-break within a creation second): the older

@@ -79,7 +79,7 @@ fn names(pods: &[Pod]) -> BTreeSet<String> {
 async fn replica_set_creates_its_pods_and_replaces_a_deleted_one() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,replicaset",
     );
@@ -121,7 +121,7 @@ async fn replica_set_creates_its_pods_and_replaces_a_deleted_one() -> TestResult
 async fn scale_down_deletes_unready_pods_first() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,replicaset",
     );
@@ -167,7 +167,7 @@ async fn scale_down_deletes_unready_pods_first() -> TestResult {
 async fn orphan_is_adopted_and_relabelled_pod_is_released() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,replicaset",
     );
@@ -215,7 +215,7 @@ async fn orphan_is_adopted_and_relabelled_pod_is_released() -> TestResult {
 async fn status_reports_ready_and_available_replicas() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,replicaset",
     );
@@ -246,7 +246,7 @@ async fn status_reports_ready_and_available_replicas() -> TestResult {
 async fn replication_controller_keeps_its_replicas() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,replicationcontroller",
     );
@@ -287,7 +287,7 @@ async fn replication_controller_keeps_its_replicas() -> TestResult {
 async fn create_errors_set_replica_failure_until_creates_succeed() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,resourcequota,replicaset",
     );

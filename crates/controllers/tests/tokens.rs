@@ -85,7 +85,7 @@ async fn wait_gone(api: &Api<Secret>, name: &str) {
 #[tokio::test]
 async fn legacy_token_secret_is_filled_for_its_account() -> TestResult {
     let c = cluster().await?;
-    let _controllers = start(&c.client, context(), "serviceaccount-token");
+    let _controllers = start(&c, context(), "serviceaccount-token");
     let sa = create_account(&c.client, "builder").await?;
     create_token_secret(
         &c.client,
@@ -141,7 +141,7 @@ async fn token_secrets_without_their_account_are_deleted() -> TestResult {
         ],
     )
     .await?;
-    let _controllers = start(&c.client, context(), "serviceaccount-token");
+    let _controllers = start(&c, context(), "serviceaccount-token");
     wait_gone(&api, "orphan-token").await;
     wait_gone(&api, "stale-token").await;
     Ok(())

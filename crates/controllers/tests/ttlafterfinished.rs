@@ -37,7 +37,7 @@ async fn complete(api: &Api<Job>, name: &str) -> TestResult {
 async fn finished_job_with_ttl_is_deleted_after_it() -> TestResult {
     let c = cluster().await?;
     let _controllers = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "ttl-after-finished,garbage-collector",
     );

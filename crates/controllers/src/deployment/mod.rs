@@ -22,7 +22,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -32,7 +32,6 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use rkube_api::selector::LabelSelector;
-use serde_json::{json, Value};
 
 use crate::controller_utils::{adopt_patch, claim, controller_of, controller_ref, release_patch};
 use crate::driver::{drive, on_objects, Events, Triggers};
@@ -121,7 +120,7 @@ fn pod_deletions(events: Events<Pod>, sets: Store<ReplicaSet>) -> Triggers<Deplo
         .boxed()
 }
 
-async fn reconcile(d: Arc<Deployment>, st: Arc<State>) -> Result<Requeue, Error> {
+async fn reconcile(mut d: Arc<Deployment>, st: Arc<State>) -> Result<Requeue, Error> {
     for ready in [
         st.sets.wait_until_ready().await.is_ok(),
         st.pods.wait_until_ready().await.is_ok(),
@@ -204,31 +203,33 @@ async fn reconcile(d: Arc<Deployment>, st: Arc<State>) -> Result<Requeue, Error>
                 }
             }
             Action::SetRevision(rev) => {
-                // The annotation goes through the main resource: this API server's status
-                // subresource takes status only.
-                let patch = json!({"metadata": {"annotations": {util::REVISION: rev}}});
+                // An update of the main resource (the verb upstream's role grants): this API
+                // server's status subresource takes status only.
+                let mut updated = Deployment::clone(&d);
+                updated.metadata.resource_version = version.clone();
+                updated
+                    .annotations_mut()
+                    .insert(util::REVISION.to_string(), rev);
                 match deployments
-                    .patch(
-                        &d.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
+                    .replace(&d.name_any(), &PostParams::default(), &updated)
                     .await
                 {
-                    Ok(patched) => version = patched.resource_version(),
-                    Err(e) if is_not_found(&e) => return Ok(Requeue::await_change()),
+                    Ok(replaced) => {
+                        version = replaced.resource_version();
+                        d = Arc::new(replaced);
+                    }
+                    Err(e) if is_not_found(&e) || is_conflict(&e) => {
+                        return Ok(Requeue::await_change())
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }
             Action::UpdateStatus(status) => {
-                let mut patch = status_patch(d.status.as_ref(), &status);
-                patch["metadata"] = json!({ "resourceVersion": version });
+                let mut updated = Deployment::clone(&d);
+                updated.metadata.resource_version = version.clone();
+                updated.status = Some(status);
                 match deployments
-                    .patch_status(
-                        &d.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
+                    .replace_status(&d.name_any(), &PostParams::default(), &updated)
                     .await
                 {
                     Ok(_) => {}
@@ -252,20 +253,6 @@ async fn reconcile(d: Arc<Deployment>, st: Arc<State>) -> Result<Requeue, Error>
     Ok(plan
         .requeue
         .map_or_else(Requeue::await_change, Requeue::requeue))
-}
-
-/// A merge patch that makes the status `new`: fields `old` had and `new` lacks are nulled.
-fn status_patch(old: Option<&DeploymentStatus>, new: &DeploymentStatus) -> Value {
-    let mut new_v = serde_json::to_value(new).unwrap_or_else(|_| json!({}));
-    if let (Some(old_v), Some(obj)) = (
-        old.and_then(|o| serde_json::to_value(o).ok()),
-        new_v.as_object_mut(),
-    ) {
-        for k in old_v.as_object().into_iter().flat_map(|m| m.keys()) {
-            obj.entry(k.clone()).or_insert(Value::Null);
-        }
-    }
-    json!({ "status": new_v })
 }
 
 /// After AlreadyExists: whether the existing ReplicaSet is this Deployment's with this
@@ -317,13 +304,10 @@ async fn report_create_error(
     let now = Timestamp::now();
     let cond = util::condition(util::PROGRESSING, "False", util::RS_CREATE_ERROR, msg, now);
     util::set_condition(&mut status, cond);
-    let patch = status_patch(d.status.as_ref(), &status);
+    let mut updated = d.clone();
+    updated.status = Some(status);
     if let Err(e) = api
-        .patch_status(
-            &d.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
+        .replace_status(&d.name_any(), &PostParams::default(), &updated)
         .await
     {
         tracing::debug!(controller = NAME, error = %e, "status not updated");
@@ -338,14 +322,19 @@ async fn bump_collision_count(d: &Deployment, api: &Api<Deployment>) -> Result<R
         .and_then(|s| s.collision_count)
         .unwrap_or(0)
         + 1;
-    let patch = json!({"status": {"collisionCount": count}});
-    api.patch_status(
-        &d.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
-    Ok(Requeue::await_change())
+    let mut updated = d.clone();
+    updated
+        .status
+        .get_or_insert_with(Default::default)
+        .collision_count = Some(count);
+    match api
+        .replace_status(&d.name_any(), &PostParams::default(), &updated)
+        .await
+    {
+        Ok(_) => Ok(Requeue::await_change()),
+        Err(e) if is_not_found(&e) || is_conflict(&e) => Ok(Requeue::await_change()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Claims the namespace's ReplicaSets for `d` (adopting matching orphans, releasing owned

@@ -1,7 +1,8 @@
 //! What the integration tests share: a real API server on an embedded store in a temporary
-//! directory, reached in-process as the controller manager's identity; controllers started
-//! through the registry and stopped when the test ends; waiting on a condition with a
-//! deadline.
+//! directory, with RBAC on; controllers started through the registry, each under the identity
+//! `rkube server` gives it (its kube-system service account, watching as the controller
+//! manager), so a request a controller's upstream role does not allow fails here as it would
+//! in a cluster; stopped when the test ends; waiting on a condition with a deadline.
 
 #![allow(dead_code)]
 
@@ -9,7 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rkube_controllers::{start_all, ControllerContext, Controllers};
+use rkube_controllers::{identity, start_all, ControllerContext, Controllers};
 
 pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -24,7 +25,9 @@ pub struct Cluster {
     _dir: tempfile::TempDir,
 }
 
-/// Starts an API server on a fresh embedded store.
+/// Starts an API server on a fresh embedded store: authorization by RBAC with upstream's
+/// bootstrap policy, the default admission plugins. `client` is a cluster admin (the test
+/// itself).
 pub async fn cluster() -> Result<Cluster, Box<dyn std::error::Error + Send + Sync>> {
     let dir = tempfile::tempdir()?;
     let store: Arc<dyn rkube_store::Store> =
@@ -32,11 +35,14 @@ pub async fn cluster() -> Result<Cluster, Box<dyn std::error::Error + Send + Syn
     let server = rkube_apiserver::ApiServer::new(
         store,
         rkube_apiserver::Config::default(),
-        rkube_apiserver::Security::insecure(),
+        rkube_apiserver::Security {
+            admission: rkube_apiserver::admission::Admission::default_plugins(),
+            ..Default::default()
+        },
     )
     .await?;
     let admin = rkube_apiserver::authz::User {
-        name: "system:kube-controller-manager".into(),
+        name: "test-admin".into(),
         groups: vec!["system:masters".into()],
         ..Default::default()
     };
@@ -72,17 +78,34 @@ impl Running {
     }
 }
 
-/// Starts the controllers `--controllers=<selection>` names, through the registry.
-/// They share informers, as in the controller manager, unless `ctx` brings its own.
-pub fn start(client: &kube::Client, mut ctx: ControllerContext, selection: &str) -> Running {
+impl Cluster {
+    /// A client acting as `user`, through RBAC.
+    pub fn client_as(&self, user: rkube_api::rbac::User) -> kube::Client {
+        self.server.client(user)
+    }
+}
+
+/// Starts the controllers `--controllers=<selection>` names, through the registry, as
+/// `rkube server` does: each writes as its own service account and they watch through
+/// shared informers as the controller manager, unless `ctx` brings its own.
+pub fn start(c: &Cluster, mut ctx: ControllerContext, selection: &str) -> Running {
+    if ctx.informer_client.is_none() {
+        ctx.informer_client = Some(c.client_as(identity("")));
+    }
     if ctx.shared_informers.is_none() {
-        ctx.shared_informers = Some(rkube_controllers::SharedInformers::new(client.clone()));
+        let informers = ctx
+            .informer_client
+            .clone()
+            .unwrap_or_else(|| c.client.clone());
+        ctx.shared_informers = Some(rkube_controllers::SharedInformers::new(informers));
     }
     let enabled = match Controllers::parse(selection) {
         Ok(c) => c,
         Err(e) => panic!("bad selection {selection:?}: {e}"),
     };
-    Running(start_all(&|_| client.clone(), Arc::new(ctx), &enabled))
+    let server = c.server.clone();
+    let client_for = move |sa: &str| server.client(identity(sa));
+    Running(start_all(&client_for, Arc::new(ctx), &enabled))
 }
 
 /// Polls `check` every 50 ms until it yields a value, for at most 10 s; panics naming `what`
