@@ -19,7 +19,27 @@ fn tracks_generation(res: &ResourceInfo) -> bool {
             | ("policy", "PodDisruptionBudget")
             | ("networking.k8s.io", "Ingress" | "NetworkPolicy")
             | ("apiextensions.k8s.io", "CustomResourceDefinition")
+            | ("discovery.k8s.io", "EndpointSlice")
     )
+}
+
+/// Whether the update moves `generation`: the spec changed, or for kinds without one
+/// (EndpointSlice) anything but the metadata (upstream's endpointslice strategy).
+fn generation_moves(res: &ResourceInfo, new: &Value, old: &Value) -> bool {
+    if res.group == "discovery.k8s.io" && res.kind == "EndpointSlice" {
+        let content = |v: &'_ Value| -> Vec<(String, Value)> {
+            v.as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| !matches!(k.as_str(), "metadata" | "apiVersion" | "kind"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+                .into_iter()
+                .collect()
+        };
+        return content(new) != content(old);
+    }
+    new.get("spec") != old.get("spec")
 }
 
 /// Whether writes to the main resource leave `status` alone (and the status subresource is
@@ -211,7 +231,7 @@ pub fn prepare_for_update(res: &ResourceInfo, new: &mut Value, old: &Value) {
         .and_then(Value::as_i64)
         .unwrap_or(0);
     if tracks_generation(res) {
-        let changed = new.get("spec") != old.get("spec");
+        let changed = generation_moves(res, new, old);
         set_meta(
             new,
             "generation",
@@ -346,6 +366,23 @@ mod tests {
         let mut changed = json!({"metadata": {}, "spec": {"replicas": 3}});
         prepare_for_update(deploy, &mut changed, &old);
         assert_eq!(changed["metadata"]["generation"], 3);
+    }
+
+    #[test]
+    fn endpoint_slice_generation_moves_when_its_endpoints_or_ports_change() {
+        let r = res("discovery.k8s.io", "endpointslices");
+        let mut created =
+            json!({"metadata": {"name": "s"}, "addressType": "IPv4", "endpoints": []});
+        prepare_for_create(r, &mut created);
+        assert_eq!(created["metadata"]["generation"], 1);
+        let mut relabelled = created.clone();
+        relabelled["metadata"]["labels"] = json!({"a": "b"});
+        prepare_for_update(r, &mut relabelled, &created);
+        assert_eq!(relabelled["metadata"]["generation"], 1);
+        let mut moved = created.clone();
+        moved["endpoints"] = json!([{"addresses": ["10.0.0.1"]}]);
+        prepare_for_update(r, &mut moved, &created);
+        assert_eq!(moved["metadata"]["generation"], 2);
     }
 
     #[test]
