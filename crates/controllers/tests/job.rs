@@ -380,3 +380,49 @@ async fn no_pod_is_counted_twice_even_when_deleted_right_after_finishing() -> Te
     assert_eq!(left.iter().filter(|p| phase(p) == "Succeeded").count(), 3);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_job_recreated_under_the_same_name_starts_afresh() -> TestResult {
+    let e = env("recreate").await?;
+    let pp = PostParams::default();
+    let spec = json!({"completions": 1, "parallelism": 1, "backoffLimit": 0});
+    e.jobs.create(&pp, &job("again", spec.clone())?).await?;
+    let first = running_pods(&e.pods, "again", 1).await;
+    finish(&e.pods, &first[0].name_any(), 1).await?;
+    wait_condition(&e.jobs, "again", "Failed").await;
+
+    // No garbage collector runs here: the old pod stays, owned by a Job that is gone.
+    e.jobs.delete("again", &DeleteParams::background()).await?;
+    wait_for("the first job to go", || async {
+        e.jobs.get_opt("again").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    let second = e.jobs.create(&pp, &job("again", spec)?).await?;
+    let uid = second.uid().unwrap_or_default();
+    let owned_by_second = |p: &Pod| {
+        p.owner_references()
+            .iter()
+            .any(|r| r.controller == Some(true) && r.uid == uid)
+    };
+    let pod = wait_for("a pod of the second job", || async {
+        let pods = pods_of(&e.pods, "again").await;
+        pods.into_iter().find(|p| owned_by_second(p) && running(p))
+    })
+    .await;
+    finish(&e.pods, &pod.name_any(), 0).await?;
+    let done = wait_condition(&e.jobs, "again", "Complete").await;
+    let status = done.status.unwrap_or_default();
+    assert_eq!(status.succeeded, Some(1));
+    assert_eq!(
+        status.failed.unwrap_or(0),
+        0,
+        "the first job's failure is not counted"
+    );
+    let of_second = pods_of(&e.pods, "again")
+        .await
+        .into_iter()
+        .filter(|p| owned_by_second(p))
+        .count();
+    assert_eq!(of_second, 1, "exactly one pod made for the second job");
+    Ok(())
+}

@@ -215,6 +215,9 @@ fn remove_finalizer_patch(pod: &Pod) -> Option<serde_json::Value> {
 
 /// Removes the tracking finalizer of pod `name`; true once it is gone (or the pod is). A
 /// stale cached pod is read again once.
+/// Pod deletions and finalizer removals in flight at once for one Job.
+const PARALLEL_WRITES: usize = 32;
+
 async fn remove_finalizer(api: &Api<Pod>, st: &State, ns: &str, name: &str) -> Result<bool, Error> {
     let mut pod = match st.cached_pod(ns, name) {
         Some(p) => p.as_ref().clone(),
@@ -298,23 +301,40 @@ async fn reconcile(cached: Arc<Job>, st: Arc<State>) -> Result<Action, Error> {
     let mut first_error: Option<Error> = None;
 
     if !p.deletes.is_empty() {
-        let mut done = Vec::new();
-        for d in &p.deletes {
-            if d.remove_finalizer {
-                match remove_finalizer(&pod_api, &st, &ns, &d.name).await {
-                    Ok(_) => {
-                        lock(&st.removed_finalizers)
-                            .entry(key.clone())
-                            .or_default()
-                            .insert(d.uid.clone());
+        // Concurrently, as upstream's `deleteJobPods`; the outcomes are then recorded in order.
+        let outcomes: Vec<_> = futures::stream::iter(p.deletes.iter().cloned())
+            .map(|d| {
+                let (pod_api, st, ns) = (pod_api.clone(), st.clone(), ns.clone());
+                async move {
+                    if d.remove_finalizer {
+                        if let Err(e) = remove_finalizer(&pod_api, &st, &ns, &d.name).await {
+                            return (d, false, Err(e));
+                        }
                     }
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                        continue;
-                    }
+                    let deleted = pod_api.delete(&d.name, &DeleteParams::default()).await;
+                    let removed = d.remove_finalizer;
+                    (d, removed, Ok(deleted))
                 }
+            })
+            .buffer_unordered(PARALLEL_WRITES)
+            .collect()
+            .await;
+        let mut done = Vec::new();
+        for (d, finalizer_removed, outcome) in outcomes {
+            if finalizer_removed {
+                lock(&st.removed_finalizers)
+                    .entry(key.clone())
+                    .or_default()
+                    .insert(d.uid.clone());
             }
-            match pod_api.delete(&d.name, &DeleteParams::default()).await {
+            let deleted = match outcome {
+                Ok(deleted) => deleted,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+            };
+            match deleted {
                 Ok(_) => {
                     done.push((d.name.clone(), d.uid.clone()));
                     let msg = format!("Deleted pod: {}", d.name);
@@ -429,10 +449,21 @@ async fn reconcile(cached: Arc<Job>, st: Arc<State>) -> Result<Action, Error> {
     lock(&st.backoff).insert(key.clone(), p.backoff.clone());
 
     let mut with_finalizer = p.uids_with_finalizer.clone();
-    for (name, uid) in &p.remove_finalizers {
-        match remove_finalizer(&pod_api, &st, &ns, name).await {
+    let removals: Vec<_> = futures::stream::iter(p.remove_finalizers.iter().cloned())
+        .map(|(name, uid)| {
+            let (pod_api, st, ns) = (pod_api.clone(), st.clone(), ns.clone());
+            async move {
+                let removed = remove_finalizer(&pod_api, &st, &ns, &name).await;
+                (uid, removed)
+            }
+        })
+        .buffer_unordered(PARALLEL_WRITES)
+        .collect()
+        .await;
+    for (uid, removed) in removals {
+        match removed {
             Ok(true) => {
-                with_finalizer.remove(uid);
+                with_finalizer.remove(&uid);
                 lock(&st.removed_finalizers)
                     .entry(key.clone())
                     .or_default()
