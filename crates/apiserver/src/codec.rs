@@ -18,6 +18,57 @@ pub enum Output {
     /// JSON-shaped: JSON is cheaper for rkube to produce, and every client that lists both
     /// reads it.
     Protobuf,
+    /// `application/json;as=PartialObjectMetadata[List];g=meta.k8s.io;v=v1`: objects reduced
+    /// to their metadata, what metadata-only clients and informers read.
+    Metadata(Partial),
+}
+
+/// Which partial-metadata shape a client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partial {
+    /// `PartialObjectMetadataList` (for lists) rather than `PartialObjectMetadata`.
+    pub list: bool,
+    /// `meta.k8s.io/v1beta1` rather than `v1`.
+    pub v1beta1: bool,
+}
+
+impl Partial {
+    fn api_version(self) -> &'static str {
+        if self.v1beta1 {
+            "meta.k8s.io/v1beta1"
+        } else {
+            "meta.k8s.io/v1"
+        }
+    }
+
+    /// `obj` as a `PartialObjectMetadata`.
+    pub fn object(self, obj: &Value) -> Value {
+        let meta = obj
+            .get("metadata")
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Default::default()));
+        serde_json::json!({"kind": "PartialObjectMetadata", "apiVersion": self.api_version(),
+            "metadata": meta})
+    }
+
+    /// A `PartialObjectMetadataList` of `items` with the list metadata `meta`.
+    pub fn list<'a>(self, meta: &Value, items: impl IntoIterator<Item = &'a Value>) -> Value {
+        let items: Vec<Value> = items.into_iter().map(|o| self.object(o)).collect();
+        serde_json::json!({"kind": "PartialObjectMetadataList", "apiVersion": self.api_version(),
+            "metadata": meta, "items": items})
+    }
+
+    /// A response body in this shape: a list's items or an object reduced to metadata; a
+    /// `Status` stays as it is.
+    fn transform(self, value: &Value) -> Value {
+        if value.get("kind").and_then(Value::as_str) == Some("Status") {
+            return value.clone();
+        }
+        match value.get("items").and_then(Value::as_array) {
+            Some(items) => self.list(value.get("metadata").unwrap_or(&Value::Null), items),
+            None => self.object(value),
+        }
+    }
 }
 
 /// One media range of an `Accept` header: type and its parameters.
@@ -76,6 +127,17 @@ pub fn negotiate(headers: &HeaderMap) -> ApiResult<Output> {
                     && matches!(range.param("v"), Some("v1" | "v1beta1")) =>
             {
                 return Ok(Output::Table)
+            }
+            (
+                "application/json",
+                Some(shape @ ("PartialObjectMetadata" | "PartialObjectMetadataList")),
+            ) if range.param("g") == Some("meta.k8s.io")
+                && matches!(range.param("v"), Some("v1" | "v1beta1")) =>
+            {
+                return Ok(Output::Metadata(Partial {
+                    list: shape == "PartialObjectMetadataList",
+                    v1beta1: range.param("v") == Some("v1beta1"),
+                }))
             }
             ("application/json" | "*/*" | "application/*", None) => return Ok(Output::Json),
             ("application/yaml", None) => return Ok(Output::Yaml),
@@ -136,7 +198,21 @@ pub fn respond(code: StatusCode, output: Output, value: &Value) -> Response {
             Err(_) => json_response(code, value),
         },
         Output::Json | Output::Table => json_response(code, value),
+        Output::Metadata(p) => json_response(code, &p.transform(value)),
     }
+}
+
+/// 406 for a partial-metadata shape that does not fit the response: a list asked for as
+/// `PartialObjectMetadata`, or an object as `PartialObjectMetadataList`.
+pub fn wrong_partial_shape(p: Partial) -> ApiError {
+    let (asked, is) = if p.list {
+        ("PartialObjectMetadataList", "an object")
+    } else {
+        ("PartialObjectMetadata", "a list")
+    };
+    let mut e = ApiError::not_acceptable(&format!("application/json;as={asked}"));
+    e.message = format!("you requested {asked}, but the requested object is {is}");
+    e
 }
 
 pub fn json_response(code: StatusCode, value: &Value) -> Response {

@@ -343,3 +343,92 @@ async fn metrics_count_requests_and_watchers() {
     );
     drop(stream);
 }
+
+#[tokio::test]
+async fn metadata_only_get_list_and_watch_answer_partial_object_metadata() {
+    use futures::{StreamExt, TryStreamExt};
+    let t = TestServer::start().await;
+    let api: Api<Pod> = Api::namespaced(t.client.clone(), "default");
+    let p: Pod = serde_json::from_value(pod("meta", &[("app", "m")])).expect("pod");
+    api.create(&PostParams::default(), &p)
+        .await
+        .expect("create");
+
+    // kube-rs's metadata API sends `as=PartialObjectMetadata[List]` and decodes the reply.
+    let one = api.get_metadata("meta").await.expect("get_metadata");
+    assert_eq!(one.metadata.labels.unwrap_or_default()["app"], "m");
+    assert_eq!(
+        one.types.map(|t| t.kind).as_deref(),
+        Some("PartialObjectMetadata")
+    );
+    let list = api
+        .list_metadata(&Default::default())
+        .await
+        .expect("list_metadata");
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].metadata.name.as_deref(), Some("meta"));
+    assert!(list.metadata.resource_version.is_some());
+
+    // No spec or status crosses the wire.
+    let list_accept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+    let r = t
+        .raw(
+            Method::GET,
+            "/api/v1/namespaces/default/pods",
+            &[("accept", list_accept)],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let body = r.json();
+    assert_eq!(body["kind"], "PartialObjectMetadataList");
+    assert_eq!(body["items"][0]["kind"], "PartialObjectMetadata");
+    assert!(body["items"][0].get("spec").is_none());
+
+    // The shape must fit: a list asked for as one object, or an object as a list, is 406.
+    let one_accept = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+    let r = t
+        .raw(
+            Method::GET,
+            "/api/v1/namespaces/default/pods",
+            &[("accept", one_accept)],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_ACCEPTABLE);
+    let r = t
+        .raw(
+            Method::GET,
+            "/api/v1/namespaces/default/pods/meta",
+            &[("accept", list_accept)],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_ACCEPTABLE);
+
+    // A metadata watch sees a change as PartialObjectMetadata.
+    let rv = list.metadata.resource_version.unwrap_or_default();
+    let mut events = api
+        .watch_metadata(&Default::default(), &rv)
+        .await
+        .expect("watch_metadata")
+        .boxed();
+    api.patch(
+        "meta",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"app": "n"}}})),
+    )
+    .await
+    .expect("patch");
+    let ev = tokio::time::timeout(std::time::Duration::from_secs(10), events.try_next())
+        .await
+        .expect("an event within 10 s")
+        .expect("watch")
+        .expect("stream open");
+    match ev {
+        kube::api::WatchEvent::Modified(m) => {
+            assert_eq!(m.metadata.labels.unwrap_or_default()["app"], "n")
+        }
+        other => panic!("want Modified, got {other:?}"),
+    }
+}

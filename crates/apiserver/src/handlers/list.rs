@@ -131,6 +131,11 @@ pub(crate) async fn list(ctx: Ctx) -> ApiResult<Response> {
             let t = tables::table(res, &objs, &ctx.query, Some(meta))?;
             Ok(respond(StatusCode::OK, Output::Json, &t))
         }
+        Output::Metadata(p) if !p.list => Err(crate::codec::wrong_partial_shape(p)),
+        Output::Metadata(p) => {
+            let objs = page.values(res)?;
+            Ok(respond(StatusCode::OK, Output::Json, &p.list(&meta, &objs)))
+        }
         other => {
             let objs = page.values(res)?;
             let list = json!({

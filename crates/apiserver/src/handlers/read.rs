@@ -40,6 +40,7 @@ pub(crate) async fn get(ctx: Ctx) -> ApiResult<Response> {
             )?;
             respond(StatusCode::OK, Output::Json, &table)
         }
+        Output::Metadata(p) if p.list => return Err(crate::codec::wrong_partial_shape(p)),
         other => respond(StatusCode::OK, other, &obj),
     })
 }

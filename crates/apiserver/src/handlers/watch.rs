@@ -37,6 +37,9 @@ pub(crate) async fn watch(ctx: Ctx) -> ApiResult<Response> {
     let res = ctx.req.resource;
     let output = match negotiate(&ctx.headers)? {
         Output::Table => Output::Table,
+        // Watch events carry single objects: PartialObjectMetadata, as upstream.
+        Output::Metadata(p) if p.list => return Err(crate::codec::wrong_partial_shape(p)),
+        Output::Metadata(p) => Output::Metadata(p),
         _ => Output::Json,
     };
     let mut filter = Filter::from_query(res, ctx.req.namespace.as_deref(), &ctx.query)?;
@@ -217,7 +220,14 @@ impl Watcher {
             .get("apiVersion")
             .and_then(Value::as_str)
             .is_some_and(|v| v != self.res.api_version());
-        let line = if self.output == Output::Table || converts {
+        let line = if let Output::Metadata(p) = self.output {
+            // Metadata needs no version conversion.
+            let value = p.object(&obj.value);
+            let mut v = serde_json::to_vec(&json!({"type": kind.as_str(), "object": value}))
+                .map_err(|_| ())?;
+            v.push(b'\n');
+            Bytes::from(v)
+        } else if self.output == Output::Table || converts {
             let value = crate::convert::to_version(self.res, obj.value.clone()).map_err(|_| ())?;
             let value = if self.output == Output::Table {
                 let t = tables::watch_table(self.res, &value, &self.query, self.first_table)
@@ -248,8 +258,11 @@ impl Watcher {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let object =
-            json!({"kind": self.res.kind, "apiVersion": self.res.api_version(), "metadata": meta});
+        let object = match self.output {
+            Output::Metadata(p) => p.object(&json!({ "metadata": meta })),
+            _ => json!({"kind": self.res.kind, "apiVersion": self.res.api_version(),
+                "metadata": meta}),
+        };
         let mut v =
             serde_json::to_vec(&json!({"type": "BOOKMARK", "object": object})).map_err(|_| ())?;
         v.push(b'\n');
