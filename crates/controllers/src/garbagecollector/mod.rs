@@ -33,7 +33,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
+use kube::api::{
+    DeleteParams, DynamicObject, PartialObjectMeta, Patch, PatchParams, Preconditions,
+};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client};
 use serde_json::json;
@@ -193,9 +195,12 @@ fn sync_monitors(
 /// Watches one resource into graph changes. A re-list reports the objects that vanished
 /// while the watch was down as deletions.
 async fn monitor(res: Resource, client: Client, tx: mpsc::UnboundedSender<Change>) {
-    let api = Api::<DynamicObject>::all_with(client, &res.api);
-    let info =
-        |o: &DynamicObject| ObjectInfo::from_meta(&res.api.api_version, &res.api.kind, &o.metadata);
+    let api = Api::<PartialObjectMeta<DynamicObject>>::all_with(client, &res.api);
+    // Metadata only (upstream's GC uses metadata informers): owner references and deletion
+    // state are all it reads, and whole objects would cost decoding every spec.
+    let info = |o: &PartialObjectMeta<DynamicObject>| {
+        ObjectInfo::from_meta(&res.api.api_version, &res.api.kind, &o.metadata)
+    };
     let mut known: HashSet<String> = HashSet::new();
     let mut fresh: HashSet<String> = HashSet::new();
     let mut synced = false;
