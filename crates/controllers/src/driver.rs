@@ -203,6 +203,37 @@ where
     Ok(())
 }
 
+/// Attempts [`spawn_cleanup`] makes before it gives up.
+const CLEANUP_ATTEMPTS: u32 = 10;
+
+/// Runs `cleanup` (work for an object that has left the cache, so no key of the controller can
+/// reconcile it, e.g. the Endpoints of a deleted Service) in a task of its own, retrying a
+/// failure with [`RetryBackoff`]'s doubling delays (from 100 ms) as upstream's requeue of the
+/// key would, up to [`CLEANUP_ATTEMPTS`] times. NotFound counts as done.
+pub fn spawn_cleanup<F, Fut>(controller: &'static str, what: String, cleanup: F)
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), kube::Error>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut delay = Duration::from_millis(100);
+        for attempt in 1..=CLEANUP_ATTEMPTS {
+            match cleanup().await {
+                Ok(()) => return,
+                Err(e) if crate::error::is_not_found(&e) => return,
+                Err(e) if attempt == CLEANUP_ATTEMPTS => {
+                    tracing::warn!(controller, %what, error = %e, "cleanup failed, giving up");
+                }
+                Err(e) => {
+                    tracing::debug!(controller, %what, error = %e, "cleanup failed, will retry");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(RetryBackoff::MAX);
+                }
+            }
+        }
+    });
+}
+
 /// The key an object is queued under, for backoff and queue-depth bookkeeping.
 fn key_of<K: Resource>(obj: &K) -> String {
     let meta = obj.meta();
@@ -270,6 +301,58 @@ mod tests {
         assert_eq!(b.failed("a"), Duration::from_secs(1000));
         b.succeeded("a");
         assert_eq!(ms(b.failed("a")), 5);
+    }
+
+    /// Runs [`spawn_cleanup`] over `outcomes` (one per attempt) and returns the attempts made.
+    async fn cleanup_attempts(outcomes: Vec<Option<u16>>) -> usize {
+        let calls = Arc::new(Mutex::new(0usize));
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let done_tx = Arc::new(Mutex::new(Some(done_tx)));
+        let (c, outcomes) = (calls.clone(), Arc::new(outcomes));
+        spawn_cleanup("test", "thing".into(), move || {
+            let (c, outcomes, done_tx) = (c.clone(), outcomes.clone(), done_tx.clone());
+            async move {
+                let n = {
+                    let mut n = c.lock().unwrap_or_else(|p| p.into_inner());
+                    *n += 1;
+                    *n
+                };
+                let outcome = outcomes.get(n - 1).copied().flatten();
+                let last = n == outcomes.len() || !matches!(outcome, Some(500));
+                if last {
+                    if let Some(tx) = done_tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                        let _ = tx.send(());
+                    }
+                }
+                match outcome {
+                    None => Ok(()),
+                    Some(code) => Err(kube::Error::Api(Box::new(
+                        kube::core::Status::failure(
+                            "x",
+                            if code == 404 {
+                                "NotFound"
+                            } else {
+                                "InternalError"
+                            },
+                        )
+                        .with_code(code),
+                    ))),
+                }
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(10), done_rx)
+            .await
+            .expect("cleanup finished within 10 s")
+            .expect("cleanup task alive");
+        let n = *calls.lock().unwrap_or_else(|p| p.into_inner());
+        n
+    }
+
+    #[tokio::test]
+    async fn cleanups_retry_failures_and_stop_on_success_or_not_found() {
+        assert_eq!(cleanup_attempts(vec![Some(500), Some(500), None]).await, 3);
+        assert_eq!(cleanup_attempts(vec![Some(404)]).await, 1);
+        assert_eq!(cleanup_attempts(vec![None]).await, 1);
     }
 
     fn ns(name: &str) -> Namespace {

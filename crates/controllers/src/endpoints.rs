@@ -28,7 +28,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 
-use crate::driver::{drive, on_objects};
+use crate::driver::{drive, on_objects, spawn_cleanup};
 use crate::endpointslice::plan::{set_trigger_time, HEADLESS_LABEL};
 use crate::endpointslice::pods::{
     find_port, hostname_for, is_headless, is_pod_ready, pod_ips, publishes_not_ready,
@@ -283,20 +283,18 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
     // the service has left the cache, so the delete happens as the event passes.
     let deleter = client.clone();
     let svc_events = svc_events
-        .then(move |ev| {
-            let client = deleter.clone();
-            async move {
-                if let watcher::Event::Delete(svc) = &ev {
-                    let ns = svc.namespace().unwrap_or_default();
-                    let api = Api::<Endpoints>::namespaced(client, &ns);
-                    match api.delete(&svc.name_any(), &DeleteParams::default()).await {
-                        Ok(_) => {}
-                        Err(e) if is_not_found(&e) => {}
-                        Err(e) => tracing::warn!(controller = NAME, error = %e,
-                            "deleting the endpoints of a deleted service failed"),
+        .inspect(move |ev| {
+            if let watcher::Event::Delete(svc) = ev {
+                let ns = svc.namespace().unwrap_or_default();
+                let name = svc.name_any();
+                let api = Api::<Endpoints>::namespaced(deleter.clone(), &ns);
+                spawn_cleanup(NAME, format!("endpoints {ns}/{name}"), move || {
+                    let (api, name) = (api.clone(), name.clone());
+                    async move {
+                        api.delete(&name, &DeleteParams::default()).await?;
+                        Ok(())
                     }
-                }
-                ev
+                });
             }
         })
         .boxed();

@@ -25,7 +25,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 
-use crate::driver::{drive, on_objects};
+use crate::driver::{drive, on_objects, spawn_cleanup};
 use crate::endpointslice::plan::{MANAGED_BY_LABEL, SERVICE_NAME_LABEL, TRIGGER_TIME_ANNOTATION};
 use crate::endpointslice::{
     apply_plan, forget_deleted_services, forget_deleted_slices, managed_slices, Plan, SliceTracker,
@@ -217,14 +217,15 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
     // A deleted Endpoints' slices go with it (its key can no longer be reconciled).
     let deleter = client.clone();
     let ep_events = ep_events
-        .then(move |ev| {
-            let client = deleter.clone();
-            async move {
-                if let watcher::Event::Delete(ep) = &ev {
-                    delete_mirrored(&client, &ep.namespace().unwrap_or_default(), &ep.name_any())
-                        .await;
-                }
-                ev
+        .inspect(move |ev| {
+            if let watcher::Event::Delete(ep) = ev {
+                let ns = ep.namespace().unwrap_or_default();
+                let name = ep.name_any();
+                let client = deleter.clone();
+                spawn_cleanup(NAME, format!("mirrored slices of {ns}/{name}"), move || {
+                    let (client, ns, name) = (client.clone(), ns.clone(), name.clone());
+                    async move { delete_mirrored(&client, &ns, &name).await }
+                });
             }
         })
         .boxed();
@@ -253,29 +254,23 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
     drive(NAME, &ctx, endpoints, triggers, state, reconcile).await
 }
 
-async fn delete_mirrored(client: &Client, ns: &str, name: &str) {
+async fn delete_mirrored(client: &Client, ns: &str, name: &str) -> Result<(), kube::Error> {
     // One by one: upstream's role grants `delete`, not `deletecollection`.
     let api = Api::<EndpointSlice>::namespaced(client.clone(), ns);
     let lp = ListParams::default().labels(&format!(
         "{SERVICE_NAME_LABEL}={name},{MANAGED_BY_LABEL}={CONTROLLER_NAME}"
     ));
-    let slices = match api.list(&lp).await {
-        Ok(list) => list.items,
-        Err(e) => {
-            tracing::warn!(controller = NAME, error = %e, "listing mirrored slices failed");
-            return;
-        }
-    };
-    for slice in slices {
-        if let Err(e) = api
+    for slice in api.list(&lp).await?.items {
+        match api
             .delete(&slice.name_any(), &DeleteParams::default())
             .await
         {
-            if !is_not_found(&e) {
-                tracing::warn!(controller = NAME, error = %e, "deleting a mirrored slice failed");
-            }
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(e),
         }
     }
+    Ok(())
 }
 
 async fn reconcile(endpoints: Arc<Endpoints>, st: Arc<State>) -> Result<Action, Error> {
