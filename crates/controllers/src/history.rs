@@ -169,6 +169,24 @@ pub fn next_revision(revisions: &[&ControllerRevision]) -> i64 {
     revisions.iter().map(|r| r.revision).max().unwrap_or(0) + 1
 }
 
+/// `revision` named and labelled by the hash of its data with `collision_count`: the name and
+/// the hash label (which pods are labelled from) always agree.
+pub fn renamed(
+    revision: &ControllerRevision,
+    owner_name: &str,
+    collision_count: i32,
+) -> ControllerRevision {
+    let data = data_of(revision).cloned().unwrap_or(Value::Null);
+    let hash = hash_revision(&data, Some(collision_count));
+    let mut out = revision.clone();
+    out.metadata.name = Some(revision_name(owner_name, &hash));
+    out.metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert(REVISION_HASH_LABEL.to_string(), hash);
+    out
+}
+
 /// Creates `revision` for the owner `owner_name` (upstream's `CreateControllerRevision`). A
 /// name already taken by a revision with the same data is that revision; taken by other data,
 /// it is a hash collision: `collision_count` goes up by one and the revision is renamed with
@@ -180,10 +198,8 @@ pub async fn create_revision(
     collision_count: &mut i32,
 ) -> Result<ControllerRevision, kube::Error> {
     let data = data_of(revision).cloned().unwrap_or(Value::Null);
-    let mut candidate = revision.clone();
     for _ in 0..MAX_COLLISIONS {
-        let hash = hash_revision(&data, Some(*collision_count));
-        candidate.metadata.name = Some(revision_name(owner_name, &hash));
+        let candidate = renamed(revision, owner_name, *collision_count);
         match api.create(&PostParams::default(), &candidate).await {
             Err(e) if is_already_exists(&e) => {
                 let name = candidate.metadata.name.as_deref().unwrap_or_default();
@@ -289,6 +305,20 @@ mod tests {
         assert_eq!(l.get(REVISION_HASH_LABEL), Some(&hash));
         assert_eq!(r.revision, 4);
         assert_eq!(r.metadata.owner_references.unwrap()[0].uid, "u1");
+    }
+
+    #[test]
+    fn a_renamed_revision_keeps_name_and_hash_label_in_step() {
+        let r = rev("x", 1, json!({"spec": {"template": {"a": 1}}}));
+        for count in [0, 1, 7] {
+            let n = renamed(&r, "ds", count);
+            let hash = n.metadata.labels.as_ref().unwrap()[REVISION_HASH_LABEL].clone();
+            assert_eq!(n.metadata.name, Some(format!("ds-{hash}")));
+            assert_eq!(
+                hash,
+                hash_revision(&json!({"spec": {"template": {"a": 1}}}), Some(count))
+            );
+        }
     }
 
     #[test]
