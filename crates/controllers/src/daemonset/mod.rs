@@ -27,6 +27,8 @@ pub mod update;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod update_tests;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
