@@ -373,7 +373,8 @@ async fn reconcile(ds: Arc<DaemonSet>, st: Arc<State>) -> Result<Action, Error> 
         let acted = !plan.create_on.is_empty() || !plan.delete.is_empty();
         failure = sync_nodes(&ds, &key, &plan.delete, &plan.create_on, hash, &st)
             .await
-            .err();
+            .err()
+            .map(Error::from);
         // The rolling update works on a settled node-to-pod map: after `manage` acted, the
         // watch events of its changes bring the next sync.
         if failure.is_none() && !acted && is_rolling_update(&ds) {
@@ -382,6 +383,7 @@ async fn reconcile(ds: Arc<DaemonSet>, st: Arc<State>) -> Result<Action, Error> 
                     failure = sync_nodes(&ds, &key, &r.delete, &r.create_on, hash, &st)
                         .await
                         .err()
+                        .map(Error::from)
                 }
                 // Validation refuses such values; upstream retries, to no avail either.
                 Err(e) => {
@@ -390,7 +392,9 @@ async fn reconcile(ds: Arc<DaemonSet>, st: Arc<State>) -> Result<Action, Error> 
             }
         }
         if failure.is_none() {
-            revisions::cleanup(&ds, &history.old, &owned, &st).await?;
+            failure = revisions::cleanup(&ds, &history.old, &owned, &st)
+                .await
+                .err();
         }
     }
 
@@ -421,8 +425,9 @@ async fn reconcile(ds: Arc<DaemonSet>, st: Arc<State>) -> Result<Action, Error> 
             Err(e) => return Err(e.into()),
         }
     }
+    // The status is written even when acting failed, as upstream's.
     if let Some(e) = failure {
-        return Err(e.into());
+        return Err(e);
     }
     let requeue = [retry, availability_requeue(&ds, &owned, now)]
         .into_iter()
