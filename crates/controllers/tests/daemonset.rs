@@ -102,14 +102,19 @@ fn hash_of(p: &Pod) -> String {
 /// Plays the scheduler and the kubelet: every live daemon pod is bound to the node its
 /// affinity names and marked Running and Ready. A pod deleted meanwhile is skipped.
 async fn settle(pods: &Api<Pod>, uid: &str) -> TestResult {
-    for p in daemon_pods(pods, uid).await {
+    settle_listed(pods, &daemon_pods(pods, uid).await).await
+}
+
+/// [`settle`] for pods already listed, so that no pod becomes ready before a check saw it.
+async fn settle_listed(pods: &Api<Pod>, listed: &[Pod]) -> TestResult {
+    for p in listed {
         if p.metadata.deletion_timestamp.is_some() {
             continue;
         }
         let name = p.name_any();
         let result = async {
-            if !bound(&p) {
-                let node = target_node_name(&p).expect("a pinned pod").to_string();
+            if !bound(p) {
+                let node = target_node_name(p).expect("a pinned pod").to_string();
                 let binding = json!({
                     "apiVersion": "v1", "kind": "Binding",
                     "metadata": {"name": name, "namespace": NS},
@@ -123,7 +128,7 @@ async fn settle(pods: &Api<Pod>, uid: &str) -> TestResult {
                 )
                 .await?;
             }
-            if !is_pod_ready(&p) {
+            if !is_pod_ready(p) {
                 let now = k8s_openapi::jiff::Timestamp::now().to_string();
                 let status = json!({"status": {"phase": "Running", "conditions": [
                     {"type": "Ready", "status": "True", "lastTransitionTime": now}]}});
@@ -324,7 +329,7 @@ async fn a_rolling_update_replaces_pods_node_by_node_within_max_unavailable() ->
         let done =
             got.len() == 4 && available.len() == 4 && got.iter().all(|p| hash_of(p) == new_hash);
         if !done {
-            settle(&pods, &uid).await.ok()?;
+            settle_listed(&pods, &got).await.ok()?;
         }
         done.then_some(())
     })
@@ -338,6 +343,97 @@ async fn a_rolling_update_replaces_pods_node_by_node_within_max_unavailable() ->
     let revs = owned_revisions(&c.client, &uid).await;
     let numbers: Vec<i64> = revs.iter().map(|r| r.revision).collect();
     assert_eq!(numbers, [1, 2]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_surging_update_starts_each_new_pod_beside_the_old_one() -> TestResult {
+    let c = cluster().await?;
+    let _ctl = start(
+        &c.client,
+        ControllerContext::new(CA_PEM),
+        "serviceaccount,daemonset",
+    );
+    ready_namespace(&c.client).await;
+    let nodes = ["n1", "n2", "n3"];
+    for n in nodes {
+        add_node(&c.client, n, json!({}), json!([])).await?;
+    }
+    let sets = Api::<DaemonSet>::namespaced(c.client.clone(), NS);
+    let pods = Api::<Pod>::namespaced(c.client.clone(), NS);
+    let strategy =
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}});
+    let ds = sets
+        .create(
+            &PostParams::default(),
+            &daemon_set("dns", json!({}), strategy),
+        )
+        .await?;
+    let uid = ds.uid().unwrap_or_default();
+    wait_for("a pod on every node", || async {
+        (by_node(&daemon_pods(&pods, &uid).await).len() == 3).then_some(())
+    })
+    .await;
+    settle(&pods, &uid).await?;
+    wait_status(&sets, "dns", [3, 3, 3, 3, 3, 0]).await;
+
+    let patch = json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "c", "image": "agent:v2"}]}}}});
+    sets.patch("dns", &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    let new_hash = wait_for("the second revision", || async {
+        let revs = owned_revisions(&c.client, &uid).await;
+        (revs.len() == 2).then(|| revs[1].labels()[POD_REVISION_LABEL].clone())
+    })
+    .await;
+    let most_surging = std::cell::Cell::new(0);
+    wait_for("every node running only an available new pod", || async {
+        let got = daemon_pods(&pods, &uid).await;
+        let live = by_node(&got);
+        let ready_on = |n: &str| {
+            got.iter().any(|p| {
+                p.metadata.deletion_timestamp.is_none()
+                    && bound(p)
+                    && is_pod_ready(p)
+                    && target_node_name(p) == Some(n)
+            })
+        };
+        // With no unavailability allowed, every node keeps an available pod throughout,
+        // and at most maxSurge nodes wait for a new pod beside the old one.
+        assert!(
+            nodes.iter().all(|n| ready_on(n)),
+            "a node went unavailable: {live:?}"
+        );
+        let surging = nodes
+            .iter()
+            .filter(|n| {
+                let on: Vec<&Pod> = got
+                    .iter()
+                    .filter(|p| {
+                        p.metadata.deletion_timestamp.is_none() && target_node_name(p) == Some(**n)
+                    })
+                    .collect();
+                on.len() > 1
+                    && on
+                        .iter()
+                        .any(|p| hash_of(p) == new_hash && !is_pod_ready(p))
+            })
+            .count();
+        most_surging.set(most_surging.get().max(surging));
+        assert!(surging <= 1, "{surging} nodes surged at once: {live:?}");
+        let done = got.len() == 3
+            && live.len() == 3
+            && got
+                .iter()
+                .all(|p| hash_of(p) == new_hash && is_pod_ready(p));
+        if !done {
+            settle_listed(&pods, &got).await.ok()?;
+        }
+        done.then_some(())
+    })
+    .await;
+    assert_eq!(most_surging.get(), 1, "new pods started beside old ones");
+    wait_status(&sets, "dns", [3, 3, 3, 3, 3, 0]).await;
     Ok(())
 }
 
