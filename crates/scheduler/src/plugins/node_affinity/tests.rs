@@ -1,5 +1,5 @@
-//! NodeAffinity's table tests: upstream's `node_affinity_test.go` cases, plus the selector
-//! functions the DaemonSet controller shares.
+//! NodeAffinity's table tests: upstream's `node_affinity_test.go` cases (the selector
+//! matching itself is tested with `rkube_api::scheduling`).
 
 use serde_json::{json, Value};
 
