@@ -3,6 +3,7 @@
 //! - [`catalogue`]: every served resource with its scope, names, verbs and subresources;
 //! - [`field_error`]: validation errors with upstream's field paths and messages;
 //! - [`selector`]: label and field selectors;
+//! - [`scheduling`]: node selectors, node affinity and taint tolerations (shared predicates);
 //! - [`quantity`]: resource quantities (`500m`, `1Gi`);
 //! - [`rbac`]: the RBAC and node authorizers' decisions and the bootstrap RBAC policy;
 //! - [`validation`] and [`defaults`]: upstream's validation and defaulting per kind;
@@ -24,6 +25,7 @@ pub mod podsecurity;
 pub mod quantity;
 pub mod quota;
 pub mod rbac;
+pub mod scheduling;
 pub mod schema;
 pub mod selector;
 pub mod table;

@@ -32,6 +32,7 @@
 //! - [`disruption`]: PodDisruptionBudget status (expected, healthy, allowed disruptions);
 //! - [`replicaset`]: pods of ReplicaSets and ReplicationControllers (one core for both);
 //! - [`deployment`]: rollouts of Deployments through ReplicaSets;
+//! - [`daemonset`]: a pod of each DaemonSet on every fitting node, rolling updates, history;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
@@ -40,6 +41,7 @@ pub mod controller_utils;
 pub mod cronjob;
 pub mod csrapproving;
 pub mod csrsigning;
+pub mod daemonset;
 pub mod deployment;
 pub mod discovery;
 pub mod disruption;

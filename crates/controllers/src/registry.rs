@@ -13,8 +13,8 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::{
-    clusterrole_aggregation, cronjob, csrapproving, csrsigning, deployment, disruption, endpoints,
-    endpointslice, endpointslicemirroring, garbagecollector, job, namespace, nodeipam,
+    clusterrole_aggregation, cronjob, csrapproving, csrsigning, daemonset, deployment, disruption,
+    endpoints, endpointslice, endpointslicemirroring, garbagecollector, job, namespace, nodeipam,
     nodelifecycle, podgc, replicaset, resourcequota, root_ca_cert_publisher, serviceaccount,
     serviceaccount_token, tainteviction, ttlafterfinished, ControllerContext, Error,
 };
@@ -200,6 +200,13 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "deployment-controller",
         start: |c, x| Box::pin(deployment::run(c, x)),
+    },
+    Registration {
+        name: daemonset::NAME,
+        aliases: &["daemonset-controller"],
+        disabled_by_default: false,
+        service_account: "daemon-set-controller",
+        start: |c, x| Box::pin(daemonset::run(c, x)),
     },
 ];
 

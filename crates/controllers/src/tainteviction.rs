@@ -23,6 +23,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
+pub use rkube_api::scheduling::tolerates;
 
 use crate::driver::{drive, on_objects};
 use crate::error::{is_conflict, is_not_found};
@@ -34,29 +35,6 @@ pub const NAME: &str = "taint-eviction-controller";
 /// The condition reason upstream's taint manager sets before deleting.
 pub const REASON: &str = "DeletionByTaintManager";
 pub const MESSAGE: &str = "Taint manager: deleting due to NoExecute taint";
-
-/// Whether `tol` tolerates `taint` (upstream's `Toleration.ToleratesTaint`).
-pub fn tolerates(tol: &Toleration, taint: &Taint) -> bool {
-    let effect = tol.effect.as_deref().unwrap_or_default();
-    if !effect.is_empty() && effect != taint.effect {
-        return false;
-    }
-    let key = tol.key.as_deref().unwrap_or_default();
-    let op = tol.operator.as_deref().unwrap_or("Equal");
-    if !key.is_empty() && key != taint.key {
-        return false;
-    }
-    match op {
-        "Exists" => true,
-        // An empty key matches every key only with Exists.
-        "Equal" | "" => {
-            !key.is_empty()
-                && tol.value.as_deref().unwrap_or_default()
-                    == taint.value.as_deref().unwrap_or_default()
-        }
-        _ => false,
-    }
-}
 
 /// What becomes of a pod on a node with these taints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,5 @@
-//! NodeAffinity's table tests: upstream's `node_affinity_test.go` cases, plus the selector
-//! functions the DaemonSet controller shares.
+//! NodeAffinity's table tests: upstream's `node_affinity_test.go` cases (the selector
+//! matching itself is tested with `rkube_api::scheduling`).
 
 use serde_json::{json, Value};
 
@@ -588,114 +588,6 @@ fn invalid_added_affinity_is_refused_with_every_error() {
     )
     .is_err());
     assert!(new(&Value::Null, &Handle::default()).is_ok());
-}
-
-#[test]
-fn node_selectors_match_as_upstream() {
-    let n = |name: &str, labels: Value| -> Node {
-        serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).expect("node")
-    };
-    let sel = |terms: Value| -> NodeSelector {
-        serde_json::from_value(json!({"nodeSelectorTerms": terms})).expect("selector")
-    };
-    let cases = [
-        ("no terms", json!([]), n("a", json!({})), false),
-        ("only an empty term", json!([{}]), n("a", json!({})), false),
-        (
-            "Gt on a non-integer label",
-            json!([exprs(json!([req("v", "Gt", &["1"])]))]),
-            n("a", json!({"v": "x"})),
-            false,
-        ),
-        (
-            "Lt",
-            json!([exprs(json!([req("v", "Lt", &["10"])]))]),
-            n("a", json!({"v": "9"})),
-            true,
-        ),
-        (
-            "Gt on a missing label",
-            json!([exprs(json!([req("v", "Gt", &["1"])]))]),
-            n("a", json!({})),
-            false,
-        ),
-        (
-            "DoesNotExist",
-            json!([exprs(json!([{"key": "v", "operator": "DoesNotExist"}]))]),
-            n("a", json!({"v": "1"})),
-            false,
-        ),
-        (
-            "NotIn on a missing label",
-            json!([exprs(json!([req("v", "NotIn", &["1"])]))]),
-            n("a", json!({})),
-            true,
-        ),
-        (
-            "matchFields NotIn the node's name",
-            json!([fields(json!([req(OBJECT_NAME_FIELD, "NotIn", &["a"])]))]),
-            n("a", json!({})),
-            false,
-        ),
-        (
-            "matchFields NotIn another name",
-            json!([fields(json!([req(OBJECT_NAME_FIELD, "NotIn", &["b"])]))]),
-            n("a", json!({})),
-            true,
-        ),
-        (
-            "matchFields on another field reads it as empty",
-            json!([fields(json!([req("metadata.uid", "In", &["a"])]))]),
-            n("a", json!({})),
-            false,
-        ),
-        (
-            "matchFields are ignored for a node without a name",
-            json!([fields(json!([name_in("b")]))]),
-            n("", json!({})),
-            true,
-        ),
-        (
-            "an unparsable term does not hide a matching one",
-            json!([
-                exprs(json!([{"key": "v", "operator": "Bogus"}])),
-                exprs(json!([exists("v")]))
-            ]),
-            n("a", json!({"v": "1"})),
-            true,
-        ),
-        (
-            "an unparsable term matches nothing",
-            json!([{"matchExpressions": [exists("v")],
-                    "matchFields": [req(OBJECT_NAME_FIELD, "In", &["a", "b"])]}]),
-            n("a", json!({"v": "1"})),
-            false,
-        ),
-    ];
-    for (name, terms, node, want) in cases {
-        assert_eq!(node_matches_selector(&sel(terms), &node), want, "{name}");
-    }
-
-    let labelled_node = n("a", json!({"disk": "ssd"}));
-    let pod_cases = [
-        (json!({}), true),
-        (json!({"nodeSelector": {"disk": "ssd"}}), true),
-        (json!({"nodeSelector": {"disk": "hdd"}}), false),
-        (
-            json!({"nodeSelector": {"disk": "ssd"}, "affinity": {"nodeAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": {
-                    "nodeSelectorTerms": [fields(json!([name_in("b")]))]}}}}),
-            false,
-        ),
-    ];
-    for (spec, want) in pod_cases {
-        let p: Pod = serde_json::from_value(json!({"spec": spec})).expect("pod");
-        assert_eq!(
-            pod_matches_node_selector_and_affinity(&p, &labelled_node),
-            want,
-            "{spec}"
-        );
-    }
 }
 
 #[test]
