@@ -189,7 +189,7 @@ async fn owned_revisions(client: &kube::Client, uid: &str) -> Vec<ControllerRevi
 async fn a_daemon_set_covers_every_node_that_is_added_and_tolerates_its_taints() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,daemonset",
     );
@@ -268,7 +268,7 @@ async fn a_daemon_set_covers_every_node_that_is_added_and_tolerates_its_taints()
 async fn a_rolling_update_replaces_pods_node_by_node_within_max_unavailable() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,daemonset",
     );
@@ -350,7 +350,7 @@ async fn a_rolling_update_replaces_pods_node_by_node_within_max_unavailable() ->
 async fn a_surging_update_starts_each_new_pod_beside_the_old_one() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,daemonset",
     );
@@ -441,7 +441,7 @@ async fn a_surging_update_starts_each_new_pod_beside_the_old_one() -> TestResult
 async fn on_delete_leaves_old_pods_until_they_are_deleted() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,daemonset",
     );
@@ -503,7 +503,7 @@ async fn on_delete_leaves_old_pods_until_they_are_deleted() -> TestResult {
 async fn an_untolerated_no_execute_taint_removes_the_nodes_daemon_pod() -> TestResult {
     let c = cluster().await?;
     let _ctl = start(
-        &c.client,
+        &c,
         ControllerContext::new(CA_PEM),
         "serviceaccount,daemonset",
     );
