@@ -32,6 +32,7 @@
 //! - [`disruption`]: PodDisruptionBudget status (expected, healthy, allowed disruptions);
 //! - [`replicaset`]: pods of ReplicaSets and ReplicationControllers (one core for both);
 //! - [`deployment`]: rollouts of Deployments through ReplicaSets;
+//! - [`statefulset`]: ordered pods with stable identities and claims, rolling updates by revision;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
@@ -64,6 +65,7 @@ pub mod resourcequota;
 pub mod root_ca_cert_publisher;
 pub mod serviceaccount;
 pub mod serviceaccount_token;
+pub mod statefulset;
 pub mod tainteviction;
 pub mod ttlafterfinished;
 
