@@ -29,11 +29,11 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet, StatefulSetStatus};
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{ObjectReference, PersistentVolumeClaim, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
+use kube::runtime::events::{Event as KubeEvent, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -53,7 +53,7 @@ use crate::controller_utils::{
 };
 use crate::driver::{drive, on_objects, Events, Triggers};
 use crate::error::{api_message, is_already_exists, is_conflict, is_not_found};
-use crate::events::{event_type, publish};
+use crate::events::event_type;
 use crate::history;
 use crate::{ControllerContext, Error};
 
@@ -548,16 +548,36 @@ impl Sync<'_> {
         Ok(())
     }
 
-    async fn event(&self, warning: bool, reason: &str, note: String) {
-        let reference = self.set.object_ref(&());
-        publish(
-            &self.st.recorder,
-            &reference,
-            event_type(warning),
-            reason,
-            note,
-        )
-        .await;
+    /// Records an event about the set, `related` to the pod or claim it concerns: kube's
+    /// recorder folds events with the same reason and related object into one series that
+    /// keeps the first note, so without it every pod's "create Pod ..." would read as the
+    /// first one's.
+    async fn event(&self, warning: bool, reason: &str, note: String, related: ObjectReference) {
+        let ev = KubeEvent {
+            type_: event_type(warning),
+            reason: reason.into(),
+            note: Some(note),
+            action: reason.into(),
+            secondary: Some(related),
+        };
+        if let Err(e) = self
+            .st
+            .recorder
+            .publish(&ev, &self.set.object_ref(&()))
+            .await
+        {
+            tracing::debug!(controller = NAME, reason, error = %e, "recording event failed");
+        }
+    }
+
+    fn related(&self, kind: &str, name: &str) -> ObjectReference {
+        ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some(kind.into()),
+            name: Some(name.into()),
+            namespace: self.set.namespace(),
+            ..Default::default()
+        }
     }
 
     /// Upstream's `recordPodEvent`.
@@ -567,14 +587,26 @@ impl Sync<'_> {
         match err {
             None => {
                 let note = format!("{verb} Pod {pod} in StatefulSet {set} successful");
-                self.event(false, &format!("Successful{title}"), note).await;
+                self.event(
+                    false,
+                    &format!("Successful{title}"),
+                    note,
+                    self.related("Pod", pod),
+                )
+                .await;
             }
             Some(e) => {
                 let note = format!(
                     "{verb} Pod {pod} in StatefulSet {set} failed error: {}",
                     message(e)
                 );
-                self.event(true, &format!("Failed{title}"), note).await;
+                self.event(
+                    true,
+                    &format!("Failed{title}"),
+                    note,
+                    self.related("Pod", pod),
+                )
+                .await;
             }
         }
     }
@@ -677,14 +709,26 @@ impl Sync<'_> {
                 Ok(_) => {
                     let note =
                         format!("create Claim {name} Pod {pod} in StatefulSet {set} success");
-                    self.event(false, "SuccessfulCreate", note).await;
+                    self.event(
+                        false,
+                        "SuccessfulCreate",
+                        note,
+                        self.related("PersistentVolumeClaim", &name),
+                    )
+                    .await;
                 }
                 // The cache has yet to show it: it is there.
                 Err(e) if is_already_exists(&e) => {}
                 Err(e) => {
                     let message = api_message(&e);
                     let note = format!("create Claim {name} for Pod {pod} in StatefulSet {set} failed error: {message}");
-                    self.event(true, "FailedCreate", note).await;
+                    self.event(
+                        true,
+                        "FailedCreate",
+                        note,
+                        self.related("PersistentVolumeClaim", &name),
+                    )
+                    .await;
                     first.get_or_insert(StepError::ClaimCreate { name, message });
                 }
             }
@@ -723,7 +767,13 @@ impl Sync<'_> {
     async fn conflicting(&self, work: &ClaimWork) {
         for name in &work.conflicting {
             let note = format!("PersistentVolumeClaim {name} has a conflicting OwnerReference that acts as a manging controller, the retention policy is ignored for this claim");
-            self.event(true, "ConflictingController", note).await;
+            self.event(
+                true,
+                "ConflictingController",
+                note,
+                self.related("PersistentVolumeClaim", name),
+            )
+            .await;
         }
     }
 
