@@ -665,5 +665,20 @@ async fn when_scaled_delete_gives_the_condemned_claim_to_its_pod() -> TestResult
         (s.ready_replicas == Some(2)).then_some(())
     })
     .await;
+
+    // whenDeleted=Delete from now on: the claims become the set's.
+    let set_uid = sets.get("cache").await?.uid().unwrap_or_default();
+    let policy =
+        json!({"spec": {"persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete"}}});
+    sets.patch("cache", &PatchParams::default(), &Patch::Merge(&policy))
+        .await?;
+    for n in ["data-cache-0", "data-cache-1"] {
+        wait_for(&format!("{n} owned by the set"), || async {
+            let refs = claims.get(n).await.ok()?.owner_references().to_vec();
+            (refs.len() == 1 && refs[0].kind == "StatefulSet" && refs[0].uid == set_uid)
+                .then_some(())
+        })
+        .await;
+    }
     Ok(())
 }

@@ -619,6 +619,28 @@ fn claims_are_created_with_the_pod_and_follow_the_retention_policy() {
         (1, "Pod", "uid-2")
     );
 
+    // A changed policy reaches the claims of healthy replicas, without touching the pods.
+    let unowned = claims_of(&s, &pods[..2]);
+    let got = run(&s, &pods[..2], &unowned);
+    assert_eq!(
+        summary(&got),
+        phases([&["update web-0", "update web-1"], &[], &[], &[]])
+    );
+    let Step::UpdatePod {
+        update,
+        claims: work,
+        ..
+    } = &got.phases[0][0][0]
+    else {
+        panic!()
+    };
+    assert!(update.is_none(), "identity and storage are right");
+    let refs = work.owners[0].metadata.owner_references.clone().unwrap();
+    assert_eq!(
+        (refs[0].kind.as_str(), refs[0].uid.as_str()),
+        ("StatefulSet", "set-uid")
+    );
+
     // A new pod's claims are created owned by the set under whenDeleted=Delete.
     let got = run(&s, &[], &[]);
     let Step::CreatePod { claims: work, .. } = &got.phases[0][0][0] else {

@@ -21,11 +21,12 @@
 
 pub mod core;
 pub mod identity;
+mod pending;
 pub mod revisions;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet, StatefulSetStatus};
@@ -43,6 +44,7 @@ use self::core::{
     complete_rolling_update, plan, status_changed, ClaimWork, DeleteCause, Inputs, Step, Work,
 };
 use self::identity::{is_member_of, SET_API_VERSION, SET_KIND};
+use self::pending::Pending;
 use self::revisions::{
     apply_revision, candidate_revision, choose_update_revision, current_revision, owned_revisions,
     revisions_to_delete, UpdateRevision,
@@ -75,86 +77,6 @@ pub enum StepError {
 impl From<StepError> for Error {
     fn from(e: StepError) -> Self {
         Error::Api(kube::Error::Service(Box::new(e)))
-    }
-}
-
-/// Pod creations (by uid) and deletions (by uid) a set made that its cache has not shown yet.
-#[derive(Debug, Default)]
-struct Pending {
-    inner: Mutex<HashMap<String, Awaited>>,
-}
-
-#[derive(Debug)]
-struct Awaited {
-    created: HashSet<String>,
-    deleted: HashSet<String>,
-    since: Instant,
-}
-
-impl Pending {
-    fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, Awaited>) -> R) -> R {
-        f(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    fn expect(&self, key: &str, uid: Option<String>, created: bool) {
-        let Some(uid) = uid else { return };
-        self.with(|m| {
-            let a = m.entry(key.to_string()).or_insert_with(|| Awaited {
-                created: HashSet::new(),
-                deleted: HashSet::new(),
-                since: Instant::now(),
-            });
-            a.since = Instant::now();
-            if created {
-                a.created.insert(uid);
-            } else {
-                a.deleted.insert(uid);
-            }
-        });
-    }
-
-    /// A deletion that did not happen.
-    fn unexpect_deletion(&self, key: &str, uid: Option<&str>) {
-        self.with(|m| {
-            if let (Some(a), Some(uid)) = (m.get_mut(key), uid) {
-                a.deleted.remove(uid);
-            }
-        });
-    }
-
-    /// The cache dropped pod `uid`: neither its creation nor its deletion is awaited any more
-    /// (a pod created and deleted before the cache showed it is never in the cache).
-    fn gone(&self, key: &str, uid: &str) {
-        self.with(|m| {
-            if let Some(a) = m.get_mut(key) {
-                a.created.remove(uid);
-                a.deleted.remove(uid);
-            }
-        });
-    }
-
-    /// Whether the cache (`pods` by uid) shows everything awaited for `key`.
-    fn satisfied(&self, key: &str, pods: &HashMap<&str, &Pod>) -> bool {
-        self.with(|m| {
-            let Some(a) = m.get_mut(key) else {
-                return true;
-            };
-            a.created.retain(|uid| !pods.contains_key(uid.as_str()));
-            a.deleted.retain(|uid| {
-                pods.get(uid.as_str())
-                    .is_some_and(|p| p.metadata.deletion_timestamp.is_none())
-            });
-            let done = (a.created.is_empty() && a.deleted.is_empty())
-                || a.since.elapsed() > EXPECTATIONS_TIMEOUT;
-            if done {
-                m.remove(key);
-            }
-            done
-        })
-    }
-
-    fn forget(&self, key: &str) {
-        self.with(|m| m.remove(key));
     }
 }
 
@@ -355,7 +277,8 @@ async fn reconcile(set: Arc<StatefulSet>, st: Arc<State>) -> Result<Action, Erro
         }
     }
     result?;
-    // Pods become available minReadySeconds after they are Ready, with no event to say so.
+    // Pods become available minReadySeconds after they are Ready, with no event to say so;
+    // a second more, as upstream, since availability is counted in whole seconds.
     let min_ready = set
         .spec
         .as_ref()
@@ -363,7 +286,7 @@ async fn reconcile(set: Arc<StatefulSet>, st: Arc<State>) -> Result<Action, Erro
         .unwrap_or(0);
     let wanted = identity::replicas(&set);
     if min_ready > 0 && status.available_replicas.unwrap_or(0) != wanted {
-        let secs = u64::try_from(min_ready).unwrap_or(0);
+        let secs = u64::try_from(min_ready).unwrap_or(0) + 1;
         return Ok(Action::requeue(Duration::from_secs(secs)));
     }
     Ok(Action::await_change())
