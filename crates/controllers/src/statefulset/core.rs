@@ -159,7 +159,7 @@ fn min_ready_seconds(set: &StatefulSet) -> i32 {
         .unwrap_or(0)
 }
 
-/// `None` for zero: the status's counters are `omitempty` upstream.
+/// `None` for zero: the status's counters (but `availableReplicas`) are `omitempty` upstream.
 fn nz(n: i32) -> Option<i32> {
     (n != 0).then_some(n)
 }
@@ -191,7 +191,8 @@ pub fn replica_status<'a>(
     StatefulSetStatus {
         replicas,
         ready_replicas: nz(ready),
-        available_replicas: nz(available),
+        // The one counter upstream writes even when zero (no `omitempty`).
+        available_replicas: Some(available),
         current_replicas: nz(at_current),
         updated_replicas: nz(updated),
         ..Default::default()

@@ -503,6 +503,11 @@ fn status_counts_pods_by_readiness_availability_and_revision() {
         (0, None, None),
         "zeros are omitted"
     );
+    assert_eq!(
+        empty.available_replicas,
+        Some(0),
+        "but availableReplicas is always written"
+    );
 }
 
 #[test]
