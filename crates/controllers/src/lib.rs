@@ -33,6 +33,7 @@
 //! - [`replicaset`]: pods of ReplicaSets and ReplicationControllers (one core for both);
 //! - [`deployment`]: rollouts of Deployments through ReplicaSets;
 //! - [`daemonset`]: a pod of each DaemonSet on every fitting node, rolling updates, history;
+//! - [`statefulset`]: ordered pods with stable identities and claims, rolling updates by revision;
 //! - [`registry`]: the `{name, start}` table, upstream's `--controllers` syntax, [`start_all`].
 
 pub mod certificates;
@@ -66,6 +67,7 @@ pub mod resourcequota;
 pub mod root_ca_cert_publisher;
 pub mod serviceaccount;
 pub mod serviceaccount_token;
+pub mod statefulset;
 pub mod tainteviction;
 pub mod ttlafterfinished;
 

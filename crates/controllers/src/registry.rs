@@ -16,7 +16,7 @@ use crate::{
     clusterrole_aggregation, cronjob, csrapproving, csrsigning, daemonset, deployment, disruption,
     endpoints, endpointslice, endpointslicemirroring, garbagecollector, job, namespace, nodeipam,
     nodelifecycle, podgc, replicaset, resourcequota, root_ca_cert_publisher, serviceaccount,
-    serviceaccount_token, tainteviction, ttlafterfinished, ControllerContext, Error,
+    serviceaccount_token, statefulset, tainteviction, ttlafterfinished, ControllerContext, Error,
 };
 
 /// Starts a controller: the future runs it until its watches end.
@@ -207,6 +207,13 @@ pub const REGISTRY: &[Registration] = &[
         disabled_by_default: false,
         service_account: "daemon-set-controller",
         start: |c, x| Box::pin(daemonset::run(c, x)),
+    },
+    Registration {
+        name: statefulset::NAME,
+        aliases: &["statefulset-controller"],
+        disabled_by_default: false,
+        service_account: "statefulset-controller",
+        start: |c, x| Box::pin(statefulset::run(c, x)),
     },
 ];
 
