@@ -21,12 +21,12 @@ pub mod schedule;
 
 use std::sync::{Arc, OnceLock};
 
+use crate::events::Recorder;
 use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::api::{DeleteParams, PostParams, PropagationPolicy};
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 
 use crate::events;
 use kube::runtime::reflector::{ObjectRef, Store};

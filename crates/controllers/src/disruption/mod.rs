@@ -24,12 +24,12 @@ mod core_tests;
 
 use std::sync::{Arc, OnceLock};
 
+use crate::events::Recorder;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, ReplicationController};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::PostParams;
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 
 use crate::events;
 use kube::runtime::reflector::{ObjectRef, Store};

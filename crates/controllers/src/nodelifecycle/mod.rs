@@ -22,13 +22,14 @@ pub mod taints;
 
 use std::sync::Arc;
 
+use crate::events::Recorder;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
-use kube::runtime::events::{EventType, Recorder};
+use kube::runtime::events::EventType;
 
 pub(crate) use crate::events::publish;
 use kube::runtime::reflector::{ObjectRef, Store};

@@ -28,13 +28,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::events::Recorder;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet, StatefulSetStatus};
 use k8s_openapi::api::core::v1::{ObjectReference, PersistentVolumeClaim, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event as KubeEvent, Recorder};
+use kube::runtime::events::Event as KubeEvent;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -471,10 +472,7 @@ impl Sync<'_> {
         Ok(())
     }
 
-    /// Records an event about the set, `related` to the pod or claim it concerns: kube's
-    /// recorder folds events with the same reason and related object into one series that
-    /// keeps the first note, so without it every pod's "create Pod ..." would read as the
-    /// first one's.
+    /// Records an event about the set, `related` to the pod or claim it concerns.
     async fn event(&self, warning: bool, reason: &str, note: String, related: ObjectReference) {
         let ev = KubeEvent {
             type_: event_type(warning),
