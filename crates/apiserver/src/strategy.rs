@@ -65,6 +65,32 @@ pub fn allow_unconditional_update(res: &ResourceInfo) -> bool {
     !matches!((res.group, res.kind), ("", "Namespace"))
 }
 
+/// The annotation a v1 DaemonSet carries its template generation in (upstream's
+/// `DeprecatedTemplateGeneration`, the internal `spec.templateGeneration`).
+const TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";
+
+fn is_daemon_set(res: &ResourceInfo) -> bool {
+    res.group == "apps" && res.kind == "DaemonSet"
+}
+
+fn template_generation(obj: &Value) -> Option<i64> {
+    obj.pointer("/metadata/annotations")?
+        .get(TEMPLATE_GENERATION)?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+fn set_template_generation(obj: &mut Value, generation: i64) {
+    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let annotations = meta.entry("annotations").or_insert_with(|| json!({}));
+    if let Some(a) = annotations.as_object_mut() {
+        a.insert(TEMPLATE_GENERATION.into(), json!(generation.to_string()));
+    }
+}
+
 /// Resets what a client may not set on create: status (to the kind's starting status) and
 /// the system fields of metadata.
 pub fn prepare_for_create(res: &ResourceInfo, obj: &mut Value) {
@@ -85,6 +111,13 @@ pub fn prepare_for_create(res: &ResourceInfo, obj: &mut Value) {
     if res.group == "batch" && res.kind == "Job" {
         generate_job_selector(map);
     }
+    if is_daemon_set(res) {
+        let given = template_generation(obj).filter(|g| *g >= 1).unwrap_or(1);
+        set_template_generation(obj, given);
+    }
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
     if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
         if tracks_generation(res) {
             meta.insert("generation".into(), json!(1));
@@ -226,6 +259,12 @@ pub fn prepare_for_update(res: &ResourceInfo, new: &mut Value, old: &Value) {
         }
     }
     carry_system_metadata(new, old);
+    if is_daemon_set(res) {
+        // Clients may not set it; it counts template changes (upstream's DaemonSet strategy).
+        let old_generation = template_generation(old).unwrap_or(1);
+        let changed = new.pointer("/spec/template") != old.pointer("/spec/template");
+        set_template_generation(new, old_generation + i64::from(changed));
+    }
     let generation = old
         .pointer("/metadata/generation")
         .and_then(Value::as_i64)
@@ -383,6 +422,25 @@ mod tests {
         moved["endpoints"] = json!([{"addresses": ["10.0.0.1"]}]);
         prepare_for_update(r, &mut moved, &created);
         assert_eq!(moved["metadata"]["generation"], 2);
+    }
+
+    #[test]
+    fn daemon_sets_count_template_changes_in_their_annotation() {
+        let r = res("apps", "daemonsets");
+        let tg = |v: &Value| v["metadata"]["annotations"][TEMPLATE_GENERATION].clone();
+        let mut created = json!({"metadata": {"name": "d"},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "a"}]}}}});
+        prepare_for_create(r, &mut created);
+        assert_eq!(tg(&created), "1");
+        let mut scaled = created.clone();
+        scaled["spec"]["minReadySeconds"] = json!(5);
+        scaled["metadata"]["annotations"][TEMPLATE_GENERATION] = json!("9");
+        prepare_for_update(r, &mut scaled, &created);
+        assert_eq!(tg(&scaled), "1", "a client cannot set it; a non-template change keeps it");
+        let mut rolled = scaled.clone();
+        rolled["spec"]["template"]["spec"]["containers"][0]["image"] = json!("b");
+        prepare_for_update(r, &mut rolled, &scaled);
+        assert_eq!(tg(&rolled), "2");
     }
 
     #[test]
