@@ -436,7 +436,11 @@ mod tests {
         scaled["spec"]["minReadySeconds"] = json!(5);
         scaled["metadata"]["annotations"][TEMPLATE_GENERATION] = json!("9");
         prepare_for_update(r, &mut scaled, &created);
-        assert_eq!(tg(&scaled), "1", "a client cannot set it; a non-template change keeps it");
+        assert_eq!(
+            tg(&scaled),
+            "1",
+            "a client cannot set it; a non-template change keeps it"
+        );
         let mut rolled = scaled.clone();
         rolled["spec"]["template"]["spec"]["containers"][0]["image"] = json!("b");
         prepare_for_update(r, &mut rolled, &scaled);
