@@ -143,6 +143,43 @@ pub fn fnv32(data: &[u8]) -> u32 {
     })
 }
 
+/// What one pod event tells a controller's expectations (upstream's `addPod`, `updatePod`
+/// and `deletePod`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sighting {
+    /// The pod's first sighting: a creation.
+    Created,
+    /// Deleted, or being deleted: a deletion.
+    Deleting,
+    /// Neither.
+    Other,
+}
+
+/// The pods a controller has seen, so that a pod's first sighting counts as its creation and
+/// a pod adopted later (seen before, as an orphan) does not.
+#[derive(Debug, Default)]
+pub struct PodSightings(Mutex<HashSet<String>>);
+
+impl PodSightings {
+    /// Notes a watch event of `pod` (`deleted` for a delete event) and says what it was.
+    pub fn sight(&self, pod: &Pod, deleted: bool) -> Sighting {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if deleted {
+            seen.remove(&uid);
+            return Sighting::Deleting;
+        }
+        let first = seen.insert(uid);
+        if pod.metadata.deletion_timestamp.is_some() {
+            Sighting::Deleting
+        } else if first {
+            Sighting::Created
+        } else {
+            Sighting::Other
+        }
+    }
+}
+
 /// `namespace/name` of an object.
 pub fn key_of(meta: &ObjectMeta) -> String {
     format!(
@@ -505,6 +542,30 @@ pub fn has_all_labels(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pods_first_sighting_is_its_creation_and_deletion_is_deleting() {
+        let pod = |uid: &str, deleting: bool| Pod {
+            metadata: ObjectMeta {
+                uid: Some(uid.into()),
+                deletion_timestamp: deleting.then_some(
+                    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::UNIX_EPOCH),
+                ),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let s = PodSightings::default();
+        assert_eq!(s.sight(&pod("a", false), false), Sighting::Created);
+        assert_eq!(s.sight(&pod("a", false), false), Sighting::Other);
+        assert_eq!(s.sight(&pod("a", true), false), Sighting::Deleting);
+        assert_eq!(s.sight(&pod("a", true), true), Sighting::Deleting);
+        assert_eq!(
+            s.sight(&pod("a", false), false),
+            Sighting::Created,
+            "forgotten once deleted"
+        );
+    }
     use k8s_openapi::api::core::v1::{PodSpec, PodStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use serde_json::json;

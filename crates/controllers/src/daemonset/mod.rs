@@ -30,7 +30,7 @@ mod tests;
 #[cfg(test)]
 mod update_tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,7 +54,7 @@ use self::core::{
 use self::update::{is_rolling_update, rolling_update};
 use crate::controller_utils::{
     adopt_patch, claim, controller_of, controller_ref, key_of, release_patch, slow_start_batch,
-    Expectations, SLOW_START_INITIAL_BATCH_SIZE,
+    Expectations, PodSightings, Sighting, SLOW_START_INITIAL_BATCH_SIZE,
 };
 use crate::driver::{drive, on_objects, Events, Triggers};
 use crate::error::{api_message, is_conflict, is_namespace_terminating, is_not_found};
@@ -172,7 +172,7 @@ fn pod_triggers(
     sets: Store<DaemonSet>,
     expectations: Arc<DaemonExpectations>,
 ) -> Triggers<DaemonSet> {
-    let seen: Mutex<HashSet<String>> = Mutex::default();
+    let sightings = PodSightings::default();
     events
         .flat_map(move |ev| {
             let (pod, deleted) = match &ev {
@@ -181,27 +181,17 @@ fn pod_triggers(
                 _ => return futures::stream::iter(Vec::new()),
             };
             let ns = pod.namespace().unwrap_or_default();
-            // Every pod's first sighting is noted, so a pod adopted later is no creation.
-            let first_seen = {
-                let uid = pod.uid().unwrap_or_default();
-                let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
-                if deleted {
-                    seen.remove(&uid);
-                    false
-                } else {
-                    seen.insert(uid)
-                }
-            };
+            let sighting = sightings.sight(pod, deleted);
             let keys = match controller_of(&pod.metadata) {
                 Some(r) => match daemon_set_key(r, &ns) {
                     Some(key) => {
                         let owner = format!("{ns}/{}", r.name);
-                        if deleted || pod.metadata.deletion_timestamp.is_some() {
-                            expectations
+                        match sighting {
+                            Sighting::Deleting => expectations
                                 .deletions
-                                .deletion_observed(&owner, &key_of(&pod.metadata));
-                        } else if first_seen {
-                            expectations.creations.creation_observed(&owner);
+                                .deletion_observed(&owner, &key_of(&pod.metadata)),
+                            Sighting::Created => expectations.creations.creation_observed(&owner),
+                            Sighting::Other => {}
                         }
                         vec![key]
                     }

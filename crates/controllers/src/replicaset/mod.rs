@@ -16,7 +16,7 @@ pub mod sync;
 
 use std::collections::HashSet;
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::events::Recorder;
 use futures::StreamExt;
@@ -35,7 +35,8 @@ use serde::Serialize;
 
 use crate::controller_utils::{
     adopt_patch, claim, controller_of, controller_ref, is_pod_active, key_of, pod_from_template,
-    release_patch, slow_start_batch, Expectations, SLOW_START_INITIAL_BATCH_SIZE,
+    release_patch, slow_start_batch, Expectations, PodSightings, Sighting,
+    SLOW_START_INITIAL_BATCH_SIZE,
 };
 use crate::driver::{drive, on_objects, Events, Triggers};
 use crate::error::{api_message, is_conflict, is_namespace_terminating, is_not_found};
@@ -188,7 +189,7 @@ fn pod_triggers<K: Workload>(
     workloads: Store<K>,
     expectations: Arc<Expectations>,
 ) -> Triggers<K> {
-    let seen: Mutex<HashSet<String>> = Mutex::default();
+    let sightings = PodSightings::default();
     events
         .flat_map(move |ev| {
             let (pod, deleted) = match &ev {
@@ -197,25 +198,16 @@ fn pod_triggers<K: Workload>(
                 _ => return futures::stream::iter(Vec::new()),
             };
             let ns = pod.namespace().unwrap_or_default();
-            // Every pod's first sighting is noted, so that a pod adopted later does not
-            // count as a creation.
-            let first_seen = {
-                let uid = pod.uid().unwrap_or_default();
-                let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
-                if deleted {
-                    seen.remove(&uid);
-                    false
-                } else {
-                    seen.insert(uid)
-                }
-            };
+            let sighting = sightings.sight(pod, deleted);
             let keys: Vec<ObjectRef<K>> = match controller_of(&pod.metadata) {
                 Some(r) if refers_to::<K>(r) => {
                     let owner = format!("{ns}/{}", r.name);
-                    if deleted || pod.metadata.deletion_timestamp.is_some() {
-                        expectations.deletion_observed(&owner, &key_of(&pod.metadata));
-                    } else if first_seen {
-                        expectations.creation_observed(&owner);
+                    match sighting {
+                        Sighting::Deleting => {
+                            expectations.deletion_observed(&owner, &key_of(&pod.metadata))
+                        }
+                        Sighting::Created => expectations.creation_observed(&owner),
+                        Sighting::Other => {}
                     }
                     vec![ObjectRef::new(&r.name).within(&ns)]
                 }
