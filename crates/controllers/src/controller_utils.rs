@@ -77,6 +77,21 @@ impl Expectations {
         self.set(key, 0, objects.into_iter().collect());
     }
 
+    /// Awaits `adds` creations and the deletion of these objects together, for a sync that
+    /// does both (upstream's `SetExpectations`).
+    pub fn expect(&self, key: &str, adds: usize, deletions: impl IntoIterator<Item = String>) {
+        self.set(key, adds as i64, deletions.into_iter().collect());
+    }
+
+    /// Records what a watch event of pod `pod_key` (`namespace/name`) of `key` was.
+    pub fn observe(&self, key: &str, sighting: Sighting, pod_key: &str) {
+        match sighting {
+            Sighting::Created => self.creation_observed(key),
+            Sighting::Deleting => self.deletion_observed(key, pod_key),
+            Sighting::Other => {}
+        }
+    }
+
     fn set(&self, key: &str, adds: i64, deleting: HashSet<String>) {
         let e = Expectation {
             adds,
@@ -601,6 +616,18 @@ mod tests {
                 ..Default::default()
             }),
         }
+    }
+
+    #[test]
+    fn creations_and_deletions_awaited_together_hold_until_both_are_observed() {
+        let e = Expectations::default();
+        e.expect("ns/ds", 1, ["ns/old".to_string()]);
+        e.observe("ns/ds", Sighting::Created, "ns/new");
+        assert!(!e.satisfied("ns/ds"), "the deletion is still awaited");
+        e.observe("ns/ds", Sighting::Other, "ns/old");
+        assert!(!e.satisfied("ns/ds"));
+        e.observe("ns/ds", Sighting::Deleting, "ns/old");
+        assert!(e.satisfied("ns/ds"));
     }
 
     #[test]

@@ -54,7 +54,7 @@ use self::core::{
 use self::update::{is_rolling_update, rolling_update};
 use crate::controller_utils::{
     adopt_patch, claim, controller_of, controller_ref, key_of, release_patch, slow_start_batch,
-    Expectations, PodSightings, Sighting, SLOW_START_INITIAL_BATCH_SIZE,
+    Expectations, PodSightings, SLOW_START_INITIAL_BATCH_SIZE,
 };
 use crate::driver::{drive, on_objects, Events, Triggers};
 use crate::error::{api_message, is_conflict, is_namespace_terminating, is_not_found};
@@ -68,36 +68,12 @@ pub const NAME: &str = "daemonset";
 /// The component events are reported as.
 pub const COMPONENT: &str = "daemonset-controller";
 
-/// Creations and deletions each DaemonSet awaits in its cache (upstream's counts, kept as
-/// two records because one sync may both create and delete).
-#[derive(Debug, Default)]
-struct DaemonExpectations {
-    creations: Expectations,
-    deletions: Expectations,
-}
-
-impl DaemonExpectations {
-    fn satisfied(&self, key: &str) -> bool {
-        self.creations.satisfied(key) && self.deletions.satisfied(key)
-    }
-
-    fn expect(&self, key: &str, creations: usize, deletions: impl IntoIterator<Item = String>) {
-        self.creations.expect_creations(key, creations);
-        self.deletions.expect_deletions(key, deletions);
-    }
-
-    fn forget(&self, key: &str) {
-        self.creations.delete(key);
-        self.deletions.delete(key);
-    }
-}
-
 struct State {
     client: Client,
     pods: Store<Pod>,
     nodes: Store<Node>,
     revisions: Store<ControllerRevision>,
-    expectations: Arc<DaemonExpectations>,
+    expectations: Arc<Expectations>,
     backoff: Mutex<FailedPodBackoff>,
     recorder: Recorder,
 }
@@ -108,12 +84,12 @@ pub async fn run(client: Client, ctx: Arc<ControllerContext>) -> Result<(), Erro
     let (pods, pod_events) = ctx.informer::<Pod>(NAME, &client).await;
     let (nodes, node_events) = ctx.informer::<Node>(NAME, &client).await;
     let (revisions, revision_events) = ctx.informer::<ControllerRevision>(NAME, &client).await;
-    let expectations = Arc::new(DaemonExpectations::default());
+    let expectations = Arc::new(Expectations::default());
     let forget = expectations.clone();
     let set_events: Events<DaemonSet> = set_events
         .inspect(move |ev| {
             if let watcher::Event::Delete(ds) = ev {
-                forget.forget(&key_of(&ds.metadata));
+                forget.delete(&key_of(&ds.metadata));
             }
         })
         .boxed();
@@ -170,7 +146,7 @@ fn selecting(
 fn pod_triggers(
     events: Events<Pod>,
     sets: Store<DaemonSet>,
-    expectations: Arc<DaemonExpectations>,
+    expectations: Arc<Expectations>,
 ) -> Triggers<DaemonSet> {
     let sightings = PodSightings::default();
     events
@@ -186,13 +162,7 @@ fn pod_triggers(
                 Some(r) => match daemon_set_key(r, &ns) {
                     Some(key) => {
                         let owner = format!("{ns}/{}", r.name);
-                        match sighting {
-                            Sighting::Deleting => expectations
-                                .deletions
-                                .deletion_observed(&owner, &key_of(&pod.metadata)),
-                            Sighting::Created => expectations.creations.creation_observed(&owner),
-                            Sighting::Other => {}
-                        }
+                        expectations.observe(&owner, sighting, &key_of(&pod.metadata));
                         vec![key]
                     }
                     None => Vec::new(),
@@ -584,7 +554,7 @@ async fn create_pods(
     })
     .await;
     // Creations that failed or were never tried will never be observed.
-    st.expectations.creations.lower(key, nodes.len() - created);
+    st.expectations.lower(key, nodes.len() - created);
     match err.flatten() {
         Some(e) => Err(e),
         None => Ok(()),
@@ -619,7 +589,6 @@ async fn delete_pods(
                 Err(e) => {
                     // This deletion will not be observed.
                     st.expectations
-                        .deletions
                         .deletion_observed(key, &key_of(&pod.metadata));
                     if is_not_found(&e) {
                         return Ok(());

@@ -35,8 +35,7 @@ use serde::Serialize;
 
 use crate::controller_utils::{
     adopt_patch, claim, controller_of, controller_ref, is_pod_active, key_of, pod_from_template,
-    release_patch, slow_start_batch, Expectations, PodSightings, Sighting,
-    SLOW_START_INITIAL_BATCH_SIZE,
+    release_patch, slow_start_batch, Expectations, PodSightings, SLOW_START_INITIAL_BATCH_SIZE,
 };
 use crate::driver::{drive, on_objects, Events, Triggers};
 use crate::error::{api_message, is_conflict, is_namespace_terminating, is_not_found};
@@ -202,13 +201,7 @@ fn pod_triggers<K: Workload>(
             let keys: Vec<ObjectRef<K>> = match controller_of(&pod.metadata) {
                 Some(r) if refers_to::<K>(r) => {
                     let owner = format!("{ns}/{}", r.name);
-                    match sighting {
-                        Sighting::Deleting => {
-                            expectations.deletion_observed(&owner, &key_of(&pod.metadata))
-                        }
-                        Sighting::Created => expectations.creation_observed(&owner),
-                        Sighting::Other => {}
-                    }
+                    expectations.observe(&owner, sighting, &key_of(&pod.metadata));
                     vec![ObjectRef::new(&r.name).within(&ns)]
                 }
                 Some(_) => Vec::new(),
