@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod services;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
