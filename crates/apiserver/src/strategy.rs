@@ -27,17 +27,14 @@ fn tracks_generation(res: &ResourceInfo) -> bool {
 /// (EndpointSlice) anything but the metadata (upstream's endpointslice strategy).
 fn generation_moves(res: &ResourceInfo, new: &Value, old: &Value) -> bool {
     if res.group == "discovery.k8s.io" && res.kind == "EndpointSlice" {
-        let content = |v: &'_ Value| -> Vec<(String, Value)> {
+        fn content(v: &Value) -> impl Iterator<Item = (&String, &Value)> {
             v.as_object()
                 .into_iter()
                 .flatten()
                 .filter(|(k, _)| !matches!(k.as_str(), "metadata" | "apiVersion" | "kind"))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect::<std::collections::BTreeMap<_, _>>()
-                .into_iter()
-                .collect()
-        };
-        return content(new) != content(old);
+        }
+        return content(new).count() != content(old).count()
+            || content(new).any(|(k, v)| old.get(k) != Some(v));
     }
     new.get("spec") != old.get("spec")
 }

@@ -46,7 +46,7 @@ fn reference_key(r: &ObjectReference) -> (String, String, String, String, String
 
 /// An event already recorded: where it is, how often it happened, and when last.
 #[derive(Debug, Clone)]
-struct Recorded {
+struct Entry {
     namespace: String,
     name: String,
     count: i32,
@@ -57,7 +57,14 @@ struct Recorded {
 pub struct Recorder {
     client: kube::Client,
     controller: String,
-    recorded: Mutex<HashMap<Key, Recorded>>,
+    recorded: Mutex<Recorded>,
+}
+
+/// The recorded events, and when those past their series were last dropped.
+#[derive(Default)]
+struct Recorded {
+    events: HashMap<Key, Entry>,
+    pruned: Option<Timestamp>,
 }
 
 /// A recorder reporting as `component` (upstream's `reportingController`, e.g.
@@ -79,7 +86,7 @@ impl std::fmt::Debug for Recorder {
 }
 
 impl Recorder {
-    fn with<R>(&self, f: impl FnOnce(&mut HashMap<Key, Recorded>) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut Recorded) -> R) -> R {
         f(&mut self.recorded.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
@@ -99,9 +106,17 @@ impl Recorder {
             related: ev.secondary.as_ref().map(reference_key),
             note: ev.note.clone(),
         };
-        let earlier = self.with(|m| {
-            m.retain(|_, r| r.last + SERIES_TTL > now);
-            m.get(&key).cloned()
+        let earlier = self.with(|r| {
+            // Expired entries go at most once per TTL, not on every event (a busy controller
+            // records thousands).
+            if r.pruned.is_none_or(|t| t + SERIES_TTL <= now) {
+                r.events.retain(|_, e| e.last + SERIES_TTL > now);
+                r.pruned = Some(now);
+            }
+            r.events
+                .get(&key)
+                .filter(|e| e.last + SERIES_TTL > now)
+                .cloned()
         });
         if let Some(r) = earlier {
             let count = r.count + 1;
@@ -116,16 +131,12 @@ impl Recorder {
                 .await
             {
                 Ok(_) => {
-                    self.with(|m| {
-                        m.insert(
-                            key,
-                            Recorded {
-                                count,
-                                last: now,
-                                ..r
-                            },
-                        )
-                    });
+                    let entry = Entry {
+                        count,
+                        last: now,
+                        ..r
+                    };
+                    self.with(|m| m.events.insert(key, entry));
                     return Ok(());
                 }
                 // Gone (expired or deleted): record it afresh.
@@ -163,9 +174,9 @@ impl Recorder {
             .create(&PostParams::default(), &event)
             .await?;
         self.with(|m| {
-            m.insert(
+            m.events.insert(
                 key,
-                Recorded {
+                Entry {
                     namespace,
                     name,
                     count: 1,
