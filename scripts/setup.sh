@@ -8,6 +8,14 @@ PACKAGES=(
   etcd-client   # etcdctl, used by people debugging an etcd-backed cluster
   protobuf-compiler  # protoc, which the etcd-client crate (and later the CRI protos) build with
   libprotobuf-dev    # google/protobuf/*.proto, which those protos import
+  containerd    # the container runtime the kubelet drives over CRI (rkube supervises its own instance)
+  runc          # containerd's OCI runtime
+  containernetworking-plugins  # CNI plugins in /usr/lib/cni: bridge, host-local, loopback, portmap
+  iptables      # portmap's hostPort rules, and the proxy's iptables mode
+  nftables      # the proxy's nftables mode
+  busybox-static  # the userland of the test images, which are built locally (no registry is reachable)
+  umoci         # builds OCI-layout image tarballs from a root filesystem
+  docker-registry  # a local OCI registry on loopback, for the image-pull tests
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -30,9 +38,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   # Debian's etcd-server package starts a system etcd on 127.0.0.1:2379. rkube's tests and
   # benchmarks start their own etcd processes on free ports, so the system one is not needed;
   # stop it so that it holds no ports and does no disk I/O during benchmarks.
-  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
-    systemctl stop etcd || true
-    systemctl disable etcd || true
+  # The same holds for the system containerd and registry: rkube supervises its own containerd
+  # (own root, state and socket) and the tests start registries on free loopback ports.
+  if command -v systemctl >/dev/null 2>&1; then
+    for unit in etcd containerd docker-registry; do
+      if systemctl is-active --quiet "$unit" 2>/dev/null; then
+        systemctl stop "$unit" || true
+        systemctl disable "$unit" || true
+      fi
+    done
   fi
 else
   echo "setup.sh: all system packages present"

@@ -1,0 +1,13 @@
+//! rkube's kubelet: registers its node, watches the pods bound to it, and drives a CRI
+//! runtime until what runs matches their specs, reporting status back.
+//!
+//! Pure decision cores (what to do for a pod given what the runtime shows; what its status
+//! is) sit beside thin drivers that call CRI and the API.
+
+pub mod cgroups;
+pub mod cni;
+pub mod containerd;
+pub mod cri;
+pub mod import;
+pub mod oci;
+pub mod pause;
