@@ -9,5 +9,6 @@ pub mod cni;
 pub mod containerd;
 pub mod cri;
 pub mod import;
+pub mod labels;
 pub mod oci;
 pub mod pause;
