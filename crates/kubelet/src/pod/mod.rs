@@ -2,8 +2,10 @@
 //! that drive the runtime.
 
 pub mod backoff;
+pub mod env;
 pub mod observed;
 pub mod plan;
+pub mod spec;
 pub mod status;
 
 use std::collections::HashMap;

@@ -177,12 +177,12 @@ fn phase(
     }
     let pending_init = init.iter().zip(spec_init.iter()).any(|(s, c)| {
         if is_sidecar(c) {
-            !s.state.as_ref().is_some_and(|st| st.running.is_some()) && !s.started.unwrap_or(false)
+            s.state.as_ref().is_none_or(|st| st.running.is_none()) && !s.started.unwrap_or(false)
         } else {
-            !s.state
+            s.state
                 .as_ref()
                 .and_then(|st| st.terminated.as_ref())
-                .is_some_and(|t| t.exit_code == 0)
+                .is_none_or(|t| t.exit_code != 0)
         }
     });
     let (mut running, mut waiting, mut stopped, mut succeeded) = (0, 0, 0, 0);
