@@ -10,6 +10,7 @@ pub mod containerd;
 pub mod cri;
 pub mod import;
 pub mod labels;
+pub mod node;
 pub mod oci;
 pub mod pause;
 pub mod pod;
