@@ -42,7 +42,12 @@ pub(crate) async fn guard(
         Err(e) => return e.into_response(),
     };
     let info = authz::request_info(&parts.method, parts.uri.path(), parts.uri.query());
-    let attrs = authz::attributes(user.clone(), info);
+    let mut attrs = authz::attributes(user.clone(), info);
+    // The node authorizer lets a kubelet list and watch only with a `spec.nodeName` field
+    // selector, so a list's selector is part of what is authorized.
+    if let Some(selector) = parts.uri.query().and_then(field_selector) {
+        attrs = attrs.with_field_selector(selector);
+    }
     let mut audit = start_audit(&server, &parts, &attrs);
     let mut body = body;
     if let Some(a) = audit.as_mut() {
@@ -69,6 +74,17 @@ pub(crate) async fn guard(
         Some(a) => a.finish(response, attrs.verb == "watch").await,
         None => response,
     }
+}
+
+/// The `fieldSelector` query parameter, parsed (an unparsable one is left to the handler,
+/// which answers it with 400).
+fn field_selector(query: &str) -> Option<rkube_api::selector::FieldSelector> {
+    let value = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == "fieldSelector")?
+        .1;
+    rkube_api::selector::FieldSelector::parse(&value).ok()
 }
 
 /// An audit event in progress.

@@ -297,8 +297,32 @@ async fn kubelets_reach_only_their_own_pods_secrets_and_node() {
         "{message}"
     );
     // A kubelet may not delete another node's pod.
-    let pods: Api<Pod> = Api::namespaced(kubelet, "default");
+    let pods: Api<Pod> = Api::namespaced(kubelet.clone(), "default");
     let (code, _) = status_of(pods.delete("p-n2", &Default::default()).await.unwrap_err());
+    assert_eq!(code, 403);
+    // It lists and watches pods only with its own spec.nodeName field selector.
+    let all: Api<Pod> = Api::all(kubelet);
+    let own = all
+        .list(&kube::api::ListParams::default().fields("spec.nodeName=n1"))
+        .await
+        .expect("listing own pods");
+    let names: Vec<_> = own
+        .items
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    assert_eq!(names, vec!["p-n1".to_string()]);
+    let (code, message) = status_of(all.list(&Default::default()).await.unwrap_err());
+    assert_eq!(code, 403);
+    assert!(
+        message.contains("can only list/watch pods with spec.nodeName field selector"),
+        "{message}"
+    );
+    let (code, _) = status_of(
+        all.list(&kube::api::ListParams::default().fields("spec.nodeName=n2"))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(code, 403);
 }
 

@@ -9,6 +9,7 @@ pub mod cni;
 pub mod containerd;
 pub mod cri;
 pub mod import;
+pub mod kubelet;
 pub mod labels;
 pub mod node;
 pub mod oci;

@@ -7,8 +7,8 @@ use std::net::IpAddr;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{
-    Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeSpec, NodeStatus, NodeSystemInfo,
-    DaemonEndpoint, Taint,
+    DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeSpec, NodeStatus,
+    NodeSystemInfo, Taint,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference, Time};
@@ -53,7 +53,11 @@ pub struct Machine {
 impl Machine {
     /// Reads the machine's facts; `storage_dir` is where pods' ephemeral storage lives.
     pub fn read(storage_dir: &std::path::Path, runtime_version: String) -> Machine {
-        let read = |p: &str| std::fs::read_to_string(p).map(|s| s.trim().to_string()).unwrap_or_default();
+        let read = |p: &str| {
+            std::fs::read_to_string(p)
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default()
+        };
         let memory = read("/proc/meminfo")
             .lines()
             .find_map(|l| l.strip_prefix("MemTotal:"))
@@ -69,7 +73,9 @@ impl Machine {
             .map(|v| v.trim_matches('"').to_string())
             .unwrap_or_else(|| "Linux".into());
         Machine {
-            cpus: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1),
             memory,
             ephemeral_storage: storage,
             kernel: read("/proc/sys/kernel/osrelease"),
@@ -96,19 +102,32 @@ pub fn build_node(cfg: &NodeConfig, m: &Machine) -> Node {
     labels.extend(cfg.labels.clone());
     let mut capacity = BTreeMap::new();
     capacity.insert("cpu".to_string(), Quantity(m.cpus.to_string()));
-    capacity.insert("memory".to_string(), Quantity(format!("{}Ki", m.memory / 1024)));
+    capacity.insert(
+        "memory".to_string(),
+        Quantity(format!("{}Ki", m.memory / 1024)),
+    );
     capacity.insert("pods".to_string(), Quantity(cfg.max_pods.to_string()));
-    capacity.insert("ephemeral-storage".to_string(), Quantity(format!("{}Ki", m.ephemeral_storage / 1024)));
+    capacity.insert(
+        "ephemeral-storage".to_string(),
+        Quantity(format!("{}Ki", m.ephemeral_storage / 1024)),
+    );
     capacity.insert("hugepages-2Mi".to_string(), Quantity("0".into()));
     let mut allocatable = capacity.clone();
     let cpu_milli = (m.cpus as i64 * 1000 - cfg.reserved_cpu_milli).max(0);
     allocatable.insert(
         "cpu".to_string(),
-        Quantity(if cpu_milli % 1000 == 0 { (cpu_milli / 1000).to_string() } else { format!("{cpu_milli}m") }),
+        Quantity(if cpu_milli % 1000 == 0 {
+            (cpu_milli / 1000).to_string()
+        } else {
+            format!("{cpu_milli}m")
+        }),
     );
     allocatable.insert(
         "memory".to_string(),
-        Quantity(format!("{}Ki", (m.memory - cfg.reserved_memory).max(0) / 1024)),
+        Quantity(format!(
+            "{}Ki",
+            (m.memory - cfg.reserved_memory).max(0) / 1024
+        )),
     );
     // upstream's hard eviction threshold nodefs.available<10% comes off ephemeral storage
     allocatable.insert(
@@ -118,9 +137,15 @@ pub fn build_node(cfg: &NodeConfig, m: &Machine) -> Node {
     let mut addresses: Vec<NodeAddress> = cfg
         .ips
         .iter()
-        .map(|ip| NodeAddress { type_: "InternalIP".into(), address: ip.to_string() })
+        .map(|ip| NodeAddress {
+            type_: "InternalIP".into(),
+            address: ip.to_string(),
+        })
         .collect();
-    addresses.push(NodeAddress { type_: "Hostname".into(), address: cfg.hostname.clone() });
+    addresses.push(NodeAddress {
+        type_: "Hostname".into(),
+        address: cfg.hostname.clone(),
+    });
     Node {
         metadata: ObjectMeta {
             name: Some(cfg.name.clone()),
@@ -139,7 +164,9 @@ pub fn build_node(cfg: &NodeConfig, m: &Machine) -> Node {
             allocatable: Some(allocatable),
             addresses: Some(addresses),
             daemon_endpoints: Some(NodeDaemonEndpoints {
-                kubelet_endpoint: Some(DaemonEndpoint { port: cfg.kubelet_port as i32 }),
+                kubelet_endpoint: Some(DaemonEndpoint {
+                    port: cfg.kubelet_port as i32,
+                }),
             }),
             node_info: Some(NodeSystemInfo {
                 architecture: arch().into(),
@@ -196,24 +223,61 @@ pub fn conditions(old: &[NodeCondition], h: &Health, now: jiff::Timestamp) -> Ve
             .map(|p| format!("container runtime network not ready: {p}"))
     };
     vec![
-        make("MemoryPressure", false, "KubeletHasSufficientMemory", "kubelet has sufficient memory available".into()),
-        make("DiskPressure", false, "KubeletHasNoDiskPressure", "kubelet has no disk pressure".into()),
-        make("PIDPressure", false, "KubeletHasSufficientPID", "kubelet has sufficient PID available".into()),
+        make(
+            "MemoryPressure",
+            false,
+            "KubeletHasSufficientMemory",
+            "kubelet has sufficient memory available".into(),
+        ),
+        make(
+            "DiskPressure",
+            false,
+            "KubeletHasNoDiskPressure",
+            "kubelet has no disk pressure".into(),
+        ),
+        make(
+            "PIDPressure",
+            false,
+            "KubeletHasSufficientPID",
+            "kubelet has sufficient PID available".into(),
+        ),
         match &ready_problem {
-            None => make("Ready", true, "KubeletReady", "kubelet is posting ready status".into()),
+            None => make(
+                "Ready",
+                true,
+                "KubeletReady",
+                "kubelet is posting ready status".into(),
+            ),
             Some(p) => make("Ready", false, "KubeletNotReady", p.clone()),
         },
         if h.pod_network_configured {
-            make("NetworkUnavailable", false, "RkubeCNIConfigured", "the node's pod network bridge is configured".into())
+            make(
+                "NetworkUnavailable",
+                false,
+                "RkubeCNIConfigured",
+                "the node's pod network bridge is configured".into(),
+            )
         } else {
-            make("NetworkUnavailable", true, "NoRouteCreated", "the node has no podCIDR yet".into())
+            make(
+                "NetworkUnavailable",
+                true,
+                "NoRouteCreated",
+                "the node has no podCIDR yet".into(),
+            )
         },
     ]
 }
 
 /// Whether two condition lists differ in anything but heartbeat times.
 pub fn conditions_changed(a: &[NodeCondition], b: &[NodeCondition]) -> bool {
-    let key = |c: &NodeCondition| (c.type_.clone(), c.status.clone(), c.reason.clone(), c.message.clone());
+    let key = |c: &NodeCondition| {
+        (
+            c.type_.clone(),
+            c.status.clone(),
+            c.reason.clone(),
+            c.message.clone(),
+        )
+    };
     let mut ka: Vec<_> = a.iter().map(key).collect();
     let mut kb: Vec<_> = b.iter().map(key).collect();
     ka.sort();
@@ -234,7 +298,8 @@ pub async fn register(client: &kube::Client, node: &Node) -> Result<Node, kube::
     let patch = serde_json::json!({
         "metadata": {"labels": node.metadata.labels},
     });
-    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
     let status = node.status.clone().unwrap_or_default();
     let patch = serde_json::json!({
         "status": {
@@ -245,14 +310,20 @@ pub async fn register(client: &kube::Client, node: &Node) -> Result<Node, kube::
             "nodeInfo": status.node_info,
         }
     });
-    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await
+    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
 }
 
 /// Writes the node's conditions (a strategic merge by condition type).
-pub async fn report_status(client: &kube::Client, name: &str, conditions: &[NodeCondition]) -> Result<Node, kube::Error> {
+pub async fn report_status(
+    client: &kube::Client,
+    name: &str,
+    conditions: &[NodeCondition],
+) -> Result<Node, kube::Error> {
     let api: Api<Node> = Api::all(client.clone());
     let patch = serde_json::json!({ "status": { "conditions": conditions } });
-    api.patch_status(name, &PatchParams::default(), &Patch::Strategic(&patch)).await
+    api.patch_status(name, &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
 }
 
 /// The node's Lease in `kube-node-lease`.
@@ -283,7 +354,11 @@ pub fn lease(node: &Node, duration_seconds: i32, now: jiff::Timestamp) -> Lease 
 }
 
 /// Renews (or creates) the node's Lease.
-pub async fn renew_lease(client: &kube::Client, node: &Node, now: jiff::Timestamp) -> Result<(), kube::Error> {
+pub async fn renew_lease(
+    client: &kube::Client,
+    node: &Node,
+    now: jiff::Timestamp,
+) -> Result<(), kube::Error> {
     let api: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
     let want = lease(node, 40, now);
     let name = want.metadata.name.clone().unwrap_or_default();
@@ -341,14 +416,23 @@ mod tests {
         assert_eq!(cap["pods"].0, "110");
         assert_eq!(cap["memory"].0, "4194304Ki");
         assert_eq!(alloc["memory"].0, format!("{}Ki", (4194304 - 102400)));
-        assert_eq!(alloc["ephemeral-storage"].0, ((100i64 << 30) as f64 * 0.9).to_string());
+        assert_eq!(
+            alloc["ephemeral-storage"].0,
+            ((100i64 << 30) as f64 * 0.9).to_string()
+        );
         let addrs = st.addresses.unwrap();
-        assert_eq!((addrs[0].type_.as_str(), addrs[0].address.as_str()), ("InternalIP", "192.168.5.2"));
+        assert_eq!(
+            (addrs[0].type_.as_str(), addrs[0].address.as_str()),
+            ("InternalIP", "192.168.5.2")
+        );
         assert_eq!(addrs[1].type_, "Hostname");
         let info = st.node_info.unwrap();
         assert_eq!(info.container_runtime_version, "containerd://1.6.20");
         assert_eq!(info.operating_system, "linux");
-        assert_eq!(st.daemon_endpoints.unwrap().kubelet_endpoint.unwrap().port, 10250);
+        assert_eq!(
+            st.daemon_endpoints.unwrap().kubelet_endpoint.unwrap().port,
+            10250
+        );
         let labels = n.metadata.labels.unwrap();
         assert_eq!(labels["kubernetes.io/hostname"], "n1");
         assert_eq!(labels["kubernetes.io/os"], "linux");
@@ -357,19 +441,29 @@ mod tests {
     #[test]
     fn readiness_follows_the_runtime_and_network() {
         let now = jiff::Timestamp::from_second(100).unwrap();
-        let ok = Health { runtime_ready: true, network_problem: None, pod_network_configured: true };
+        let ok = Health {
+            runtime_ready: true,
+            network_problem: None,
+            pod_network_configured: true,
+        };
         let c = conditions(&[], &ok, now);
         let get = |c: &[NodeCondition], k: &str| c.iter().find(|x| x.type_ == k).unwrap().clone();
         assert_eq!(get(&c, "Ready").status, "True");
         assert_eq!(get(&c, "Ready").reason.as_deref(), Some("KubeletReady"));
         assert_eq!(get(&c, "NetworkUnavailable").status, "False");
         assert_eq!(get(&c, "MemoryPressure").status, "False");
-        let bad = Health { network_problem: Some("cni plugin not initialized".into()), ..ok.clone() };
+        let bad = Health {
+            network_problem: Some("cni plugin not initialized".into()),
+            ..ok.clone()
+        };
         let later = jiff::Timestamp::from_second(200).unwrap();
         let c2 = conditions(&c, &bad, later);
         let ready = get(&c2, "Ready");
         assert_eq!(ready.status, "False");
-        assert_eq!(ready.message.as_deref(), Some("container runtime network not ready: cni plugin not initialized"));
+        assert_eq!(
+            ready.message.as_deref(),
+            Some("container runtime network not ready: cni plugin not initialized")
+        );
         assert_eq!(ready.last_transition_time.unwrap().0.as_second(), 200);
         // unchanged conditions keep their transition time, heartbeat moves
         let mem = get(&c2, "MemoryPressure");

@@ -4,9 +4,11 @@
 pub mod backoff;
 pub mod env;
 pub mod observed;
+pub mod ops;
 pub mod plan;
 pub mod spec;
 pub mod status;
+pub mod worker;
 
 use std::collections::HashMap;
 

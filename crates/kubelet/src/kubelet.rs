@@ -1,0 +1,464 @@
+//! The kubelet put together: the runtime (a supervised containerd or an external CRI
+//! endpoint), node registration, the pod watch, the relist that notices container changes,
+//! one worker per pod, the node status and the Lease.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod};
+use kube::runtime::watcher;
+use kube::Api;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Notify;
+
+use crate::cni::{self, CniConfig};
+use crate::containerd::{self, Containerd, CriSettings, Layout};
+use crate::cri::{Cri, CriError};
+use crate::node::{self, Health, Machine, NodeConfig};
+use crate::pod::ops::Runtime;
+use crate::pod::spec::NodeSettings;
+use crate::pod::worker::{Ctx, Worker};
+
+/// How the kubelet is set up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub node: NodeConfig,
+    /// The node's directory (`<data-dir>/agent`): containerd, CNI config, pods, logs.
+    pub agent_dir: PathBuf,
+    /// The cgroup the node's pods go under (its `kubepods` tree).
+    pub cgroup_root: String,
+    pub cluster_dns: Vec<IpAddr>,
+    pub cluster_domain: String,
+    /// The pod network bridge's name.
+    pub cni_bridge: String,
+    pub cni_bin_dir: PathBuf,
+    /// An external CRI endpoint; `None` runs a supervised containerd.
+    pub runtime_endpoint: Option<String>,
+    /// How often the runtime is listed to notice container changes.
+    pub relist_period: Duration,
+}
+
+impl Config {
+    /// Defaults for a node named `name` with address `ip` under `data_dir`.
+    pub fn new(name: &str, ips: Vec<IpAddr>, data_dir: &std::path::Path) -> Config {
+        Config {
+            node: NodeConfig {
+                name: name.to_string(),
+                hostname: name.to_string(),
+                ips,
+                kubelet_port: 10250,
+                max_pods: node::MAX_PODS,
+                reserved_memory: 100 << 20,
+                ..Default::default()
+            },
+            agent_dir: data_dir.join("agent"),
+            cgroup_root: format!("/rkube/{name}"),
+            cluster_dns: Vec::new(),
+            cluster_domain: "cluster.local".into(),
+            cni_bridge: "rkube0".into(),
+            cni_bin_dir: "/usr/lib/cni".into(),
+            runtime_endpoint: None,
+            relist_period: Duration::from_millis(100),
+        }
+    }
+
+    pub fn cni(&self) -> CniConfig {
+        CniConfig {
+            conf_dir: self.agent_dir.join("cni").join("net.d"),
+            bridge: self.cni_bridge.clone(),
+            ipam_dir: self.agent_dir.join("cni").join("ipam"),
+            mtu: 0,
+        }
+    }
+}
+
+/// Why the kubelet could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeletError {
+    #[error(transparent)]
+    Containerd(#[from] containerd::ContainerdError),
+    #[error(transparent)]
+    Cri(#[from] CriError),
+    #[error("importing the sandbox image: {0}")]
+    Import(#[from] crate::import::ImportError),
+    #[error("registering node {node}: {source}")]
+    Register {
+        node: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running kubelet.
+#[derive(Debug)]
+pub struct Running {
+    pub ctx: Arc<Ctx>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    containerd: Option<Containerd>,
+}
+
+impl Running {
+    /// Stops the kubelet. Pods keep running (their containers belong to the runtime's shims);
+    /// a kubelet started again adopts them.
+    pub async fn shutdown(mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(c) = self.containerd.take() {
+            c.stop().await;
+        }
+    }
+}
+
+/// The runtime: the supervised containerd (with the sandbox image imported) or the external
+/// endpoint.
+async fn runtime(cfg: &Config) -> Result<(Option<Containerd>, Cri), KubeletError> {
+    if let Some(endpoint) = &cfg.runtime_endpoint {
+        return Ok((None, Cri::connect(endpoint).await?));
+    }
+    let layout = Layout::new(&cfg.agent_dir);
+    let settings = CriSettings {
+        sandbox_image: crate::pause::image_name(),
+        cni_bin_dir: cfg.cni_bin_dir.clone(),
+        cni_conf_dir: cfg.cni().conf_dir,
+    };
+    let (containerd, cri) = Containerd::start(layout.clone(), &settings).await?;
+    let present = cri
+        .images
+        .clone()
+        .image_status(k8s_cri::v1::ImageStatusRequest {
+            image: Some(k8s_cri::v1::ImageSpec {
+                image: crate::pause::image_name(),
+                ..Default::default()
+            }),
+            verbose: false,
+        })
+        .await
+        .ok()
+        .and_then(|r| r.into_inner().image)
+        .is_some();
+    if !present {
+        let archive = crate::pause::image_archive()?;
+        crate::import::import_bytes(&layout.socket, "pause", &archive).await?;
+    }
+    Ok((Some(containerd), cri))
+}
+
+fn host_search() -> Vec<String> {
+    std::fs::read_to_string("/etc/resolv.conf")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("search "))
+        .flat_map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .collect()
+}
+
+/// Starts the kubelet with the given API client (its identity must be `system:node:<name>`
+/// for the Node authorizer, or an admin).
+pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, KubeletError> {
+    std::fs::create_dir_all(&cfg.agent_dir)?;
+    let (containerd, cri) = runtime(&cfg).await?;
+    let version = cri.version().await?;
+    let runtime_name = version.runtime_name.clone();
+    let machine = Machine::read(
+        &cfg.agent_dir,
+        format!("{}://{}", version.runtime_name, version.runtime_version),
+    );
+    let node_obj = node::build_node(&cfg.node, &machine);
+    let registered = register_with_retry(&client, &node_obj).await?;
+    let allocatable: BTreeMap<String, String> = registered
+        .status
+        .as_ref()
+        .and_then(|s| s.allocatable.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    let pods_dir = cfg.agent_dir.join("pods");
+    let log_root = cfg.agent_dir.join("logs").join("pods");
+    std::fs::create_dir_all(&pods_dir)?;
+    std::fs::create_dir_all(&log_root)?;
+    let ctx = Arc::new(Ctx {
+        client: client.clone(),
+        runtime: Runtime::new(cri.clone()),
+        node: NodeSettings {
+            node_name: cfg.node.name.clone(),
+            log_root: log_root.display().to_string(),
+            cluster_dns: cfg.cluster_dns.iter().map(|i| i.to_string()).collect(),
+            cluster_domain: cfg.cluster_domain.clone(),
+            host_search: host_search(),
+            memory_capacity: machine.memory,
+        },
+        host_ips: cfg.node.ips.iter().map(|i| i.to_string()).collect(),
+        runtime_name,
+        cgroup_root: cfg.cgroup_root.clone(),
+        pods_dir,
+        pods: RwLock::new(HashMap::new()),
+        recorder: rkube_controllers::events::recorder(client.clone(), "kubelet"),
+        node_allocatable: RwLock::new(allocatable),
+    });
+    let workers = Arc::new(Workers::default());
+    let synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tasks = vec![
+        tokio::spawn(watch_pods(ctx.clone(), workers.clone(), synced.clone())),
+        tokio::spawn(relist(
+            ctx.clone(),
+            workers.clone(),
+            synced,
+            cfg.relist_period,
+        )),
+        tokio::spawn(node_status(ctx.clone(), cfg.clone(), registered.clone())),
+        tokio::spawn(lease_loop(client, registered)),
+    ];
+    Ok(Running {
+        ctx,
+        tasks,
+        containerd,
+    })
+}
+
+async fn register_with_retry(client: &kube::Client, node: &Node) -> Result<Node, KubeletError> {
+    let mut delay = Duration::from_millis(100);
+    let mut tries = 0;
+    loop {
+        match node::register(client, node).await {
+            Ok(n) => return Ok(n),
+            Err(e) if tries < 50 => {
+                tracing::warn!(error = %e, "registering the node; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+                tries += 1;
+            }
+            Err(source) => {
+                return Err(KubeletError::Register {
+                    node: node.metadata.name.clone().unwrap_or_default(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// The pod workers, by uid.
+#[derive(Debug, Default)]
+struct Workers {
+    wakes: Mutex<HashMap<String, Arc<Notify>>>,
+}
+
+impl Workers {
+    /// Wakes the pod's worker, starting one if there is none.
+    fn wake(self: &Arc<Self>, ctx: &Arc<Ctx>, uid: &str) {
+        let mut wakes = self.wakes.lock();
+        if let Some(n) = wakes.get(uid) {
+            n.notify_one();
+            return;
+        }
+        let notify = Arc::new(Notify::new());
+        wakes.insert(uid.to_string(), notify.clone());
+        let worker = Worker::new(uid.to_string(), ctx.clone(), notify);
+        let me = self.clone();
+        let uid = uid.to_string();
+        tokio::spawn(async move {
+            worker.run().await;
+            me.wakes.lock().remove(&uid);
+        });
+    }
+}
+
+/// Watches the pods bound to this node into the shared map and wakes their workers.
+async fn watch_pods(
+    ctx: Arc<Ctx>,
+    workers: Arc<Workers>,
+    synced: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let api: Api<Pod> = Api::all(ctx.client.clone());
+    let cfg = watcher::Config::default().fields(&format!("spec.nodeName={}", ctx.node.node_name));
+    let mut stream = watcher::watcher(api, cfg).boxed();
+    let mut listing: HashSet<String> = HashSet::new();
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(watcher::Event::Apply(pod)) | Ok(watcher::Event::InitApply(pod)) => {
+                let Some(uid) = pod.metadata.uid.clone() else {
+                    continue;
+                };
+                listing.insert(uid.clone());
+                ctx.pods.write().insert(uid.clone(), Arc::new(pod));
+                workers.wake(&ctx, &uid);
+            }
+            Ok(watcher::Event::Delete(pod)) => {
+                let Some(uid) = pod.metadata.uid.clone() else {
+                    continue;
+                };
+                ctx.pods.write().remove(&uid);
+                workers.wake(&ctx, &uid);
+            }
+            Ok(watcher::Event::Init) => listing.clear(),
+            Ok(watcher::Event::InitDone) => {
+                // pods deleted while the watch was down
+                let gone: Vec<String> = ctx
+                    .pods
+                    .read()
+                    .keys()
+                    .filter(|u| !listing.contains(*u))
+                    .cloned()
+                    .collect();
+                for uid in gone {
+                    ctx.pods.write().remove(&uid);
+                    workers.wake(&ctx, &uid);
+                }
+                synced.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "pod watch");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+/// Lists the runtime periodically and wakes the workers of pods whose sandboxes or
+/// containers changed; pods the runtime has and the API does not get a worker that removes
+/// them.
+async fn relist(
+    ctx: Arc<Ctx>,
+    workers: Arc<Workers>,
+    synced: Arc<std::sync::atomic::AtomicBool>,
+    period: Duration,
+) {
+    let mut last: HashMap<String, Vec<(String, i32)>> = HashMap::new();
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Ok((sandboxes, containers)) = ctx.runtime.list_all(&ctx.node.node_name).await else {
+            continue;
+        };
+        let mut now: HashMap<String, Vec<(String, i32)>> = HashMap::new();
+        let mut live = HashSet::new();
+        for sb in &sandboxes {
+            live.insert(sb.id.clone());
+            if let Some(uid) = sb.labels.get(crate::labels::POD_UID) {
+                now.entry(uid.clone())
+                    .or_default()
+                    .push((sb.id.clone(), sb.state));
+            }
+        }
+        for c in &containers {
+            live.insert(c.id.clone());
+            if let Some(uid) = c.labels.get(crate::labels::POD_UID) {
+                now.entry(uid.clone())
+                    .or_default()
+                    .push((c.id.clone(), c.state + 10));
+            }
+        }
+        for v in now.values_mut() {
+            v.sort();
+        }
+        ctx.runtime.retain(&live);
+        let is_synced = synced.load(std::sync::atomic::Ordering::SeqCst);
+        for (uid, state) in &now {
+            let changed = last.get(uid) != Some(state);
+            let known = ctx.pods.read().contains_key(uid);
+            if changed && (known || is_synced) {
+                workers.wake(&ctx, uid);
+            }
+        }
+        for uid in last.keys() {
+            if !now.contains_key(uid) && ctx.pods.read().contains_key(uid) {
+                workers.wake(&ctx, uid);
+            }
+        }
+        last = now;
+    }
+}
+
+/// Keeps the node's conditions and the pod network's CNI config up to date, watching the
+/// Node for its podCIDR.
+async fn node_status(ctx: Arc<Ctx>, cfg: Config, registered: Node) {
+    let api: Api<Node> = Api::all(ctx.client.clone());
+    let wcfg = watcher::Config::default().fields(&format!("metadata.name={}", cfg.node.name));
+    let mut stream = watcher::watcher(api, wcfg).boxed();
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    let mut node = registered;
+    let mut reported: Vec<NodeCondition> = Vec::new();
+    let mut last_report = tokio::time::Instant::now();
+    let cni_cfg = cfg.cni();
+    loop {
+        tokio::select! {
+            ev = stream.next() => match ev {
+                Some(Ok(watcher::Event::Apply(n))) | Some(Ok(watcher::Event::InitApply(n))) => node = n,
+                Some(Ok(_)) => continue,
+                Some(Err(_)) => { tokio::time::sleep(Duration::from_millis(500)).await; continue }
+                None => return,
+            },
+            _ = tick.tick() => {}
+        }
+        let cidrs: Vec<String> = node
+            .spec
+            .as_ref()
+            .and_then(|s| {
+                s.pod_cidrs
+                    .clone()
+                    .or_else(|| s.pod_cidr.clone().map(|c| vec![c]))
+            })
+            .unwrap_or_default();
+        let configured = !cidrs.is_empty();
+        if configured {
+            if let Err(e) = cni::write(&cni_cfg, &cidrs) {
+                tracing::warn!(error = %e, "writing the CNI config");
+            }
+        }
+        let health = match ctx.runtime.cri.status().await {
+            Ok(st) => {
+                let conds = st.status.map(|s| s.conditions).unwrap_or_default();
+                let get = |t: &str| conds.iter().find(|c| c.r#type == t);
+                Health {
+                    runtime_ready: get("RuntimeReady").is_some_and(|c| c.status),
+                    network_problem: match get("NetworkReady") {
+                        Some(c) if c.status => None,
+                        Some(c) => Some(format!(
+                            "NetworkReady=false reason:{} message:{}",
+                            c.reason, c.message
+                        )),
+                        None => Some("NetworkReady condition missing".into()),
+                    },
+                    pod_network_configured: configured,
+                }
+            }
+            Err(_) => Health::default(),
+        };
+        let old = node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.clone())
+            .unwrap_or_default();
+        let conds = node::conditions(&old, &health, jiff::Timestamp::now());
+        let due = last_report.elapsed() > Duration::from_secs(60);
+        if node::conditions_changed(&reported, &conds) || due {
+            match node::report_status(&ctx.client, &cfg.node.name, &conds).await {
+                Ok(n) => {
+                    reported = conds;
+                    last_report = tokio::time::Instant::now();
+                    node = n;
+                }
+                Err(e) => tracing::warn!(error = %e, "reporting node status"),
+            }
+        }
+    }
+}
+
+async fn lease_loop(client: kube::Client, node: Node) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        if let Err(e) = node::renew_lease(&client, &node, jiff::Timestamp::now()).await {
+            tracing::warn!(error = %e, "renewing the node lease");
+        }
+    }
+}
