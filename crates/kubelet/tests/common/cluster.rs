@@ -75,7 +75,7 @@ impl Cluster {
         let node = format!("kt{n}");
         let pod_cidr = format!("10.{}.{}.0/24", 200 + n / 250, n % 250);
         // the default service account exists before pods are created
-        let mut config = Config::new(&node, vec!["127.0.0.1".parse().unwrap()], dir.path());
+        let mut config = Config::new(&node, vec!["127.0.0.1".parse().expect("ip")], dir.path());
         config.cni_bridge = format!("rkb{n}");
         config.cgroup_root = format!("/rkube-test/{node}");
         let kubelet_client = server.client(user(&format!("system:node:{node}"), &["system:nodes"]));
