@@ -2,6 +2,7 @@
 //! Subcommands appear as the components they run are built (the API server and the rest come
 //! with later issues).
 
+mod agent;
 mod controller_manager;
 mod controllers;
 mod kubeconfig;
@@ -41,6 +42,8 @@ enum Command {
     Scheduler(scheduler::SchedulerArgs),
     /// Run the controllers on their own, reaching the API server through a kubeconfig.
     ControllerManager(controller_manager::ControllerManagerArgs),
+    /// Run a kubelet on its own, reaching the API server through a kubeconfig.
+    Kubelet(agent::KubeletArgs),
     /// Inspect or maintain an embedded store's data directory (the server must be stopped).
     Store(store::StoreArgs),
 }
@@ -63,6 +66,7 @@ fn main() -> Result<()> {
             Command::Apiserver(args) => server::run(args, false).await,
             Command::Scheduler(args) => scheduler::run(args).await,
             Command::ControllerManager(args) => controller_manager::run(args).await,
+            Command::Kubelet(args) => agent::run(args).await,
             Command::Store(args) => store::run(args).await,
         }
     })

@@ -48,6 +48,11 @@ pub struct ServerArgs {
     pub controller_manager_metrics_bind_address: String,
     #[command(flatten)]
     pub controller: crate::controller_manager::ControllerFlags,
+    /// Run the control plane alone, without the local node (kubelet and containerd).
+    #[arg(long)]
+    pub disable_agent: bool,
+    #[command(flatten)]
+    pub node: crate::agent::NodeArgs,
 }
 
 /// Runs the API server, and the controllers when `with_controllers` (`rkube server`).
@@ -94,6 +99,12 @@ pub async fn run(args: ServerArgs, with_controllers: bool) -> Result<()> {
         SocketAddr::new(host.parse()?, local.port())
     );
     let pki = crate::security::load_pki(&args.data_dir, &args.security, &url)?;
+    // The local node's kubelet reaches the API in-process as system:node:<name>.
+    let node_client = Some(server.client(rkube_apiserver::authz::User {
+        name: format!("system:node:{}", crate::security::node_name(&args.security)),
+        groups: vec!["system:nodes".into(), "system:authenticated".into()],
+        ..Default::default()
+    }));
     if with_controllers {
         let handles = crate::controllers::start(
             &server,
@@ -133,11 +144,26 @@ pub async fn run(args: ServerArgs, with_controllers: bool) -> Result<()> {
         "rkube API server listening on {url}; kubeconfig at {}",
         kubeconfig.display()
     );
-    serving
-        .await
-        .context("API server task")?
-        .context("serving the API")?;
-    Ok(())
+    let agent = if with_controllers && !args.disable_agent {
+        let name = crate::security::node_name(&args.security);
+        let cfg = crate::agent::config(
+            &args.node,
+            &name,
+            &args.security.node_ip,
+            &args.data_dir,
+            &args.security.cluster_domain,
+        )?;
+        let client = node_client.context("the local node's API client")?;
+        Some(crate::agent::start(cfg, client).await?)
+    } else {
+        None
+    };
+    let result = serving.await.context("API server task")?.context("serving the API");
+    if let Some(agent) = agent {
+        eprintln!("rkube: stopping the local node (pods keep running)");
+        agent.shutdown().await;
+    }
+    result
 }
 
 pub async fn shutdown_signal() {

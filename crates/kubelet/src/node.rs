@@ -91,6 +91,38 @@ fn arch() -> &'static str {
     crate::oci::oci_arch()
 }
 
+/// The address a node advertises when none is given: the first IPv4 address of the
+/// interface the default route leaves through, else of any interface that is up (not
+/// loopback), else 127.0.0.1.
+pub fn default_ip() -> IpAddr {
+    let routes = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    // Iface Destination Gateway ...: the default route has destination 00000000
+    let default_iface = routes
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() > 1 && f[1] == "00000000")
+        .map(|f| f[0].to_string());
+    let mut candidates: Vec<(String, std::net::Ipv4Addr)> = Vec::new();
+    if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
+        for a in addrs {
+            let Some(ip) = a.address.as_ref().and_then(|s| s.as_sockaddr_in()).map(|s| s.ip()) else {
+                continue;
+            };
+            let up = a.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP);
+            if up && !ip.is_loopback() {
+                candidates.push((a.interface_name.clone(), ip));
+            }
+        }
+    }
+    candidates
+        .iter()
+        .find(|(name, _)| Some(name) == default_iface.as_ref())
+        .or_else(|| candidates.first())
+        .map(|(_, ip)| IpAddr::V4(*ip))
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+}
+
 /// The Node to register.
 pub fn build_node(cfg: &NodeConfig, m: &Machine) -> Node {
     let mut labels = BTreeMap::new();

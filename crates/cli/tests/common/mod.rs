@@ -14,8 +14,17 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `rkube server` with these extra flags and waits until it wrote its kubeconfig.
+    /// Starts the control plane alone (`rkube server --disable-agent`) with these extra flags
+    /// and waits until it wrote its kubeconfig.
     pub fn start(extra: &[&str]) -> Server {
+        let mut flags = vec!["--disable-agent"];
+        flags.extend_from_slice(extra);
+        Server::start_with_node(&flags)
+    }
+
+    /// Starts `rkube server` with exactly these extra flags (with its local node unless they
+    /// say `--disable-agent`) and waits until it wrote its kubeconfig.
+    pub fn start_with_node(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let kubeconfig = dir.path().join("kubeconfig.yaml");
