@@ -80,7 +80,9 @@ fn parse_taint(s: &str) -> Result<k8s_openapi::api::core::v1::Taint> {
         .rsplit_once(':')
         .with_context(|| format!("--node-taint {s:?}: expected key=value:Effect"))?;
     if !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
-        anyhow::bail!("--node-taint {s:?}: the effect must be NoSchedule, PreferNoSchedule or NoExecute");
+        anyhow::bail!(
+            "--node-taint {s:?}: the effect must be NoSchedule, PreferNoSchedule or NoExecute"
+        );
     }
     let (key, value) = match kv.split_once('=') {
         Some((k, v)) => (k.to_string(), Some(v.to_string())),
@@ -129,7 +131,13 @@ pub struct KubeletArgs {
 pub async fn run(args: KubeletArgs) -> Result<()> {
     let client = crate::kubeconfig::client(args.kubeconfig.as_deref()).await?;
     let name = args.node_name.clone().unwrap_or_else(hostname);
-    let cfg = config(&args.node, &name, &args.node_ip, &args.data_dir, &args.cluster_domain)?;
+    let cfg = config(
+        &args.node,
+        &name,
+        &args.node_ip,
+        &args.data_dir,
+        &args.cluster_domain,
+    )?;
     let running = start(cfg, client).await?;
     crate::server::shutdown_signal().await;
     eprintln!("rkube kubelet: stopping (pods keep running)");
@@ -153,9 +161,15 @@ mod tests {
     #[test]
     fn taints_parse_as_kubectl_writes_them() {
         let t = parse_taint("dedicated=gpu:NoSchedule").unwrap();
-        assert_eq!((t.key.as_str(), t.value.as_deref(), t.effect.as_str()), ("dedicated", Some("gpu"), "NoSchedule"));
+        assert_eq!(
+            (t.key.as_str(), t.value.as_deref(), t.effect.as_str()),
+            ("dedicated", Some("gpu"), "NoSchedule")
+        );
         let t = parse_taint("node-role.kubernetes.io/control-plane:NoExecute").unwrap();
-        assert_eq!((t.key.as_str(), t.value, t.effect.as_str()), ("node-role.kubernetes.io/control-plane", None, "NoExecute"));
+        assert_eq!(
+            (t.key.as_str(), t.value, t.effect.as_str()),
+            ("node-role.kubernetes.io/control-plane", None, "NoExecute")
+        );
         assert!(parse_taint("x=y:Sometimes").is_err());
         assert!(parse_taint("novalue").is_err());
     }

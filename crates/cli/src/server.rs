@@ -158,7 +158,10 @@ pub async fn run(args: ServerArgs, with_controllers: bool) -> Result<()> {
     } else {
         None
     };
-    let result = serving.await.context("API server task")?.context("serving the API");
+    let result = serving
+        .await
+        .context("API server task")?
+        .context("serving the API");
     if let Some(agent) = agent {
         eprintln!("rkube: stopping the local node (pods keep running)");
         agent.shutdown().await;

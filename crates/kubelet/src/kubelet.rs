@@ -200,7 +200,7 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Kubelet
         cgroup_root: cfg.cgroup_root.clone(),
         pods_dir,
         pods: RwLock::new(HashMap::new()),
-        recorder: rkube_controllers::events::recorder(client.clone(), "kubelet"),
+        recorder: crate::events::Recorder::new(client.clone(), &cfg.node.name),
         node_allocatable: RwLock::new(allocatable),
     });
     let workers = Arc::new(Workers::default());

@@ -8,6 +8,7 @@ pub mod cgroups;
 pub mod cni;
 pub mod containerd;
 pub mod cri;
+pub mod events;
 pub mod import;
 pub mod kubelet;
 pub mod labels;

@@ -106,7 +106,12 @@ pub fn default_ip() -> IpAddr {
     let mut candidates: Vec<(String, std::net::Ipv4Addr)> = Vec::new();
     if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
         for a in addrs {
-            let Some(ip) = a.address.as_ref().and_then(|s| s.as_sockaddr_in()).map(|s| s.ip()) else {
+            let Some(ip) = a
+                .address
+                .as_ref()
+                .and_then(|s| s.as_sockaddr_in())
+                .map(|s| s.ip())
+            else {
                 continue;
             };
             let up = a.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP);

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::events::Recorder;
 use k8s_cri::v1 as cri;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container as SpecContainer, ObjectReference, Pod, PodStatus, Secret, Service,
@@ -15,7 +16,6 @@ use k8s_openapi::api::core::v1::{
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, Preconditions};
 use kube::Api;
 use parking_lot::RwLock;
-use rkube_controllers::events::{self, Recorder};
 use tokio::sync::Notify;
 
 use super::backoff::Backoff;
@@ -868,14 +868,10 @@ impl Worker {
         note: String,
         field: Option<String>,
     ) {
-        events::publish(
-            &self.ctx.recorder,
-            &reference(pod, field),
-            events::event_type(warning),
-            reason,
-            note,
-        )
-        .await;
+        self.ctx
+            .recorder
+            .record(&reference(pod, field), warning, reason, note)
+            .await;
     }
 }
 
