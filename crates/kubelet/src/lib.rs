@@ -8,6 +8,7 @@ pub mod cgroups;
 pub mod cni;
 pub mod containerd;
 pub mod cri;
+pub mod images;
 pub mod import;
 pub mod labels;
 pub mod oci;
