@@ -3,10 +3,10 @@
 //! [`crate::containerd::Layout::certs_d`]). containerd reads these files at every pull, so a
 //! change needs no restart.
 //!
-//! A registry reached over plain HTTP, or over HTTPS with a certificate that cannot be
-//! verified (upstream's "insecure registries"), needs such a file. Without one, containerd
-//! 1.6 speaks HTTPS to every registry except `localhost` and loopback addresses, which it
-//! tries over plain HTTP.
+//! Without a file, containerd 1.6 speaks HTTPS to a registry, except to `localhost` and
+//! loopback addresses, which it speaks plain HTTP to (so a registry on 127.0.0.1 needs
+//! nothing). A registry reached over plain HTTP elsewhere, or over HTTPS with a certificate
+//! that cannot be verified (upstream's "insecure registries"), or through a mirror, needs one.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 pub struct RegistryHost {
     /// The registry as images name it: `host` or `host:port`.
     pub host: String,
-    /// Speak plain HTTP to it.
-    pub plain_http: bool,
+    /// Where containerd sends its requests: `http://host`, `https://host`, or another
+    /// address serving the same images (a mirror).
+    pub server: String,
     /// Over HTTPS, accept any certificate.
     pub skip_verify: bool,
     /// Over HTTPS, trust this CA bundle (PEM file).
@@ -25,11 +26,11 @@ pub struct RegistryHost {
 }
 
 impl RegistryHost {
-    /// A registry spoken to over plain HTTP.
+    /// A registry spoken to over plain HTTP (an "insecure registry").
     pub fn plain_http(host: &str) -> RegistryHost {
         RegistryHost {
             host: host.to_string(),
-            plain_http: true,
+            server: format!("http://{host}"),
             skip_verify: false,
             ca_file: None,
         }
@@ -42,12 +43,11 @@ fn toml_string(s: &str) -> String {
 
 /// The `hosts.toml` of a registry.
 pub fn render(registry: &RegistryHost) -> String {
-    let scheme = if registry.plain_http { "http" } else { "https" };
     let mut out = format!(
         "# Written by rkube.\nserver = {}\n",
-        toml_string(&format!("{scheme}://{}", registry.host))
+        toml_string(&registry.server)
     );
-    if !registry.plain_http {
+    if registry.server.starts_with("https://") {
         if registry.skip_verify {
             out.push_str("skip_verify = true\n");
         }
@@ -58,6 +58,9 @@ pub fn render(registry: &RegistryHost) -> String {
             ));
         }
     }
+    // containerd 1.6 refuses a hosts.toml without a `host` table ("invalid `host` tree"); an
+    // empty one leaves `server` the only endpoint
+    out.push_str("\n[host]\n");
     out
 }
 
@@ -92,17 +95,17 @@ mod tests {
     fn hosts_toml_names_the_server_with_its_scheme() {
         assert_eq!(
             render(&RegistryHost::plain_http("127.0.0.1:5000")),
-            "# Written by rkube.\nserver = \"http://127.0.0.1:5000\"\n"
+            "# Written by rkube.\nserver = \"http://127.0.0.1:5000\"\n\n[host]\n"
         );
         let https = RegistryHost {
             host: "reg.example.com".into(),
-            plain_http: false,
+            server: "https://reg.example.com".into(),
             skip_verify: true,
             ca_file: Some("/etc/ca.pem".into()),
         };
         assert_eq!(
             render(&https),
-            "# Written by rkube.\nserver = \"https://reg.example.com\"\nskip_verify = true\nca = \"/etc/ca.pem\"\n"
+            "# Written by rkube.\nserver = \"https://reg.example.com\"\nskip_verify = true\nca = \"/etc/ca.pem\"\n\n[host]\n"
         );
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), &RegistryHost::plain_http("127.0.0.1:5000")).unwrap();
