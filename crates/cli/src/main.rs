@@ -4,6 +4,7 @@
 
 mod controller_manager;
 mod controllers;
+mod image;
 mod kubeconfig;
 mod leader;
 mod metrics_http;
@@ -43,6 +44,8 @@ enum Command {
     ControllerManager(controller_manager::ControllerManagerArgs),
     /// Inspect or maintain an embedded store's data directory (the server must be stopped).
     Store(store::StoreArgs),
+    /// Manage the images of this node's container runtime (`rkube image import FILE.tar`).
+    Image(image::ImageArgs),
 }
 
 fn main() -> Result<()> {
@@ -64,6 +67,7 @@ fn main() -> Result<()> {
             Command::Scheduler(args) => scheduler::run(args).await,
             Command::ControllerManager(args) => controller_manager::run(args).await,
             Command::Store(args) => store::run(args).await,
+            Command::Image(args) => image::run(args).await,
         }
     })
 }

@@ -97,7 +97,7 @@ async fn image_id(rt: &Runtime, image: &str) -> Option<String> {
     images::list_images(&rt.cri)
         .await
         .expect("ListImages")
-        .get(&rkube_kubelet::images::reference::normalize(image).unwrap())
+        .get(&rkube_kubelet::images::reference::normalize(image).expect("a valid name"))
         .cloned()
 }
 
