@@ -469,19 +469,23 @@ impl ImageManager {
         };
         let uid = pod.metadata.uid.as_deref().unwrap_or_default();
         let key = backoff_key(uid, requested);
-        {
+        // (the lock is released before the event sink runs)
+        let in_backoff = {
             let backoff = self.backoff.lock();
-            if backoff.in_backoff(&key, Instant::now()) {
-                let mut message = format!("Back-off pulling image {requested:?}");
-                self.event(pod, container, "Normal", EVENT_BACK_OFF, &message);
-                if let Some(last) = backoff.last_error(&key) {
-                    message = format!("{message}: {last}");
-                }
-                return Err(PullError {
-                    reason: IMAGE_PULL_BACK_OFF,
-                    message,
-                });
+            backoff
+                .in_backoff(&key, Instant::now())
+                .then(|| backoff.last_error(&key).map(str::to_string))
+        };
+        if let Some(last_error) = in_backoff {
+            let mut message = format!("Back-off pulling image {requested:?}");
+            self.event(pod, container, "Normal", EVENT_BACK_OFF, &message);
+            if let Some(last) = last_error {
+                message = format!("{message}: {last}");
             }
+            return Err(PullError {
+                reason: IMAGE_PULL_BACK_OFF,
+                message,
+            });
         }
 
         // Read only when about to pull, so that a pod in back-off costs the API nothing.
