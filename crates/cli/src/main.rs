@@ -5,6 +5,7 @@
 mod agent;
 mod controller_manager;
 mod controllers;
+mod image;
 mod kubeconfig;
 mod leader;
 mod metrics_http;
@@ -46,6 +47,8 @@ enum Command {
     Kubelet(agent::KubeletArgs),
     /// Inspect or maintain an embedded store's data directory (the server must be stopped).
     Store(store::StoreArgs),
+    /// Manage the images of this node's container runtime (`rkube image import FILE.tar`).
+    Image(image::ImageArgs),
 }
 
 fn main() -> Result<()> {
@@ -68,6 +71,7 @@ fn main() -> Result<()> {
             Command::ControllerManager(args) => controller_manager::run(args).await,
             Command::Kubelet(args) => agent::run(args).await,
             Command::Store(args) => store::run(args).await,
+            Command::Image(args) => image::run(args).await,
         }
     })
 }

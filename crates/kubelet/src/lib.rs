@@ -9,6 +9,7 @@ pub mod cni;
 pub mod containerd;
 pub mod cri;
 pub mod events;
+pub mod images;
 pub mod import;
 pub mod kubelet;
 pub mod labels;

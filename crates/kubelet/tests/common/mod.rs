@@ -5,7 +5,9 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod api;
 pub mod images;
+pub mod registry;
 pub mod runtime;
 
 /// Whether the prerequisites are here; when not, panics under CI and returns false elsewhere
