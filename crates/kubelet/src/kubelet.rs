@@ -184,6 +184,22 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Kubelet
     let log_root = cfg.agent_dir.join("logs").join("pods");
     std::fs::create_dir_all(&pods_dir)?;
     std::fs::create_dir_all(&log_root)?;
+    let recorder = Arc::new(crate::events::Recorder::new(client.clone(), &cfg.node.name));
+    let sink_recorder = recorder.clone();
+    let images =
+        crate::images::ImageManager::new(cri.clone(), client.clone()).with_events(Arc::new(
+            move |pod: &Pod,
+                  c: &k8s_openapi::api::core::v1::Container,
+                  ev: crate::images::ImageEvent| {
+                let recorder = sink_recorder.clone();
+                let object = crate::pod::worker::container_reference(pod, &c.name);
+                tokio::spawn(async move {
+                    recorder
+                        .record(&object, ev.type_ == "Warning", ev.reason, ev.message)
+                        .await;
+                });
+            },
+        ));
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         runtime: Runtime::new(cri.clone()),
@@ -200,7 +216,8 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Kubelet
         cgroup_root: cfg.cgroup_root.clone(),
         pods_dir,
         pods: RwLock::new(HashMap::new()),
-        recorder: crate::events::Recorder::new(client.clone(), &cfg.node.name),
+        recorder,
+        images,
         node_allocatable: RwLock::new(allocatable),
     });
     let workers = Arc::new(Workers::default());

@@ -40,7 +40,8 @@ pub struct Ctx {
     pub pods_dir: PathBuf,
     /// The pods bound to this node, by uid, as the watch last saw them.
     pub pods: RwLock<HashMap<String, Arc<Pod>>>,
-    pub recorder: Recorder,
+    pub recorder: Arc<Recorder>,
+    pub images: crate::images::ImageManager,
     pub node_allocatable: RwLock<BTreeMap<String, String>>,
 }
 
@@ -66,6 +67,17 @@ fn reference(pod: &Pod, field: Option<String>) -> ObjectReference {
         resource_version: pod.metadata.resource_version.clone(),
         field_path: field,
     }
+}
+
+/// A reference to one of the pod's containers (`spec.containers{name}` or
+/// `spec.initContainers{name}`), what container events are about.
+pub fn container_reference(pod: &Pod, name: &str) -> ObjectReference {
+    let kind = plan::spec_containers(pod)
+        .into_iter()
+        .find(|(c, _)| c.name == name)
+        .map(|(_, k)| k)
+        .unwrap_or(Kind::Regular);
+    reference(pod, Some(field_path(kind, name)))
 }
 
 fn field_path(kind: Kind, name: &str) -> String {
@@ -294,7 +306,12 @@ impl Worker {
         });
         self.read_termination_messages(pod, &mut runtime);
         self.publish_status(pod, &runtime, p.terminal).await;
-        let next = p.waiting.iter().map(|w| w.remaining).min();
+        let mut next = p.waiting.iter().map(|w| w.remaining).min();
+        if !self.waiting.is_empty() && p.waiting.is_empty() {
+            // a start failed (image pull, config, runtime): try again soon; the image manager
+            // answers ImagePullBackOff without pulling while its backoff lasts
+            next = Some(Duration::from_secs(1));
+        }
         Ok(Next::Wait(next))
     }
 
@@ -317,21 +334,12 @@ impl Worker {
         let c = c.clone();
         let fp = Some(field_path(s.kind, &c.name));
         // the image
-        let image_ref = match self.ensure_image(pod, &c).await {
-            Ok(r) => r,
-            Err((reason, message)) => {
-                self.event(
-                    pod,
-                    true,
-                    "Failed",
-                    format!(
-                        "Failed to pull image \"{}\": {message}",
-                        c.image.clone().unwrap_or_default()
-                    ),
-                    fp.clone(),
-                )
-                .await;
-                self.waiting.insert(c.name.clone(), (reason, message));
+        // (the image manager records Pulling, Pulled, Failed and BackOff itself)
+        let image_ref = match self.ctx.images.ensure(pod, &c).await {
+            Ok(r) => r.image_ref,
+            Err(e) => {
+                self.waiting
+                    .insert(c.name.clone(), (e.reason.to_string(), e.message));
                 return false;
             }
         };
@@ -433,58 +441,6 @@ impl Worker {
         )
         .await;
         true
-    }
-
-    /// Makes the image present (IfNotPresent semantics for tagged images, Always for
-    /// `:latest`, Never honoured) and returns the reference to create the container from.
-    async fn ensure_image(
-        &self,
-        _pod: &Pod,
-        c: &SpecContainer,
-    ) -> Result<String, (String, String)> {
-        let image = c.image.clone().unwrap_or_default();
-        let policy = c.image_pull_policy.clone().unwrap_or_else(|| {
-            if image.contains('@')
-                || (image.rsplit('/').next().is_some_and(|l| l.contains(':'))
-                    && !image.ends_with(":latest"))
-            {
-                "IfNotPresent".into()
-            } else {
-                "Always".into()
-            }
-        });
-        let mut images = self.ctx.runtime.cri.images.clone();
-        let spec = cri::ImageSpec {
-            image: image.clone(),
-            ..Default::default()
-        };
-        let present = images
-            .image_status(cri::ImageStatusRequest {
-                image: Some(spec.clone()),
-                verbose: false,
-            })
-            .await
-            .call("ImageStatus")
-            .ok()
-            .and_then(|r| r.image)
-            .map(|i| i.id);
-        match (policy.as_str(), present) {
-            ("Never", Some(id)) | ("IfNotPresent", Some(id)) => Ok(id),
-            ("Never", None) => Err((
-                "ErrImageNeverPull".into(),
-                format!("Container image \"{image}\" is not present with pull policy of Never"),
-            )),
-            _ => images
-                .pull_image(cri::PullImageRequest {
-                    image: Some(spec),
-                    auth: None,
-                    sandbox_config: None,
-                })
-                .await
-                .call("PullImage")
-                .map(|r| r.image_ref)
-                .map_err(|e| ("ErrImagePull".into(), e.message())),
-        }
     }
 
     async fn check_user(

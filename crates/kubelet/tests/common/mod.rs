@@ -4,8 +4,8 @@
 
 #![allow(dead_code)]
 
-pub mod cluster;
 pub mod api;
+pub mod cluster;
 pub mod images;
 pub mod registry;
 pub mod runtime;
