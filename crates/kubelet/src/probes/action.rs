@@ -396,22 +396,33 @@ pub(super) fn http_error(url: &reqwest::Url, err: &reqwest::Error) -> String {
 }
 
 fn io_cause<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    error_chain(err)
+        .into_iter()
+        .find_map(|e| e.downcast_ref::<std::io::Error>())
+}
+
+/// An error and its causes, outermost first. An `io::Error`'s `source()` skips the error it
+/// wraps, so that one is listed too.
+pub(super) fn error_chain<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut chain = Vec::new();
+    let mut cur = Some(err);
     while let Some(e) = cur {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return Some(io);
-        }
-        cur = e.source();
+        chain.push(e);
+        cur = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
-    None
+    chain
 }
 
 fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = err;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
+    error_chain(err)
+        .last()
+        .map(|e| e.to_string())
+        .unwrap_or_default()
 }
 
 /// An OS error as Go prints it (`connection refused`, `no route to host`).

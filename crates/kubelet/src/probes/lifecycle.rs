@@ -37,14 +37,7 @@ pub async fn run_handler(
         });
     }
     if let Some(http) = &handler.http_get {
-        return http_handler(http, container, pod_ip).await.map_err(|err| {
-            format!(
-                "HTTP lifecycle hook ({}) for Container {} in Pod {} failed - error: {err}",
-                http.path.as_deref().unwrap_or_default(),
-                gofmt::quote(&container.name),
-                gofmt::quote(&gofmt::pod(pod)),
-            )
-        });
+        return http_hook(pod, container, http, pod_ip).await;
     }
     if let Some(sleep) = &handler.sleep {
         tokio::time::sleep(Duration::from_secs(sleep.seconds.max(0) as u64)).await;
@@ -54,6 +47,23 @@ pub async fn run_handler(
         "Cannot run handler: invalid handler: {}",
         describe(handler)
     ))
+}
+
+/// An httpGet hook, with upstream's message on failure.
+pub(super) async fn http_hook(
+    pod: &Pod,
+    container: &Container,
+    action: &k8s_openapi::api::core::v1::HTTPGetAction,
+    pod_ip: Option<&str>,
+) -> Result<(), String> {
+    http_handler(action, container, pod_ip).await.map_err(|err| {
+        format!(
+            "HTTP lifecycle hook ({}) for Container {} in Pod {} failed - error: {err}",
+            action.path.as_deref().unwrap_or_default(),
+            gofmt::quote(&container.name),
+            gofmt::quote(&gofmt::pod(pod)),
+        )
+    })
 }
 
 /// An httpGet hook: any HTTP answer succeeds (upstream checks no status code); an HTTPS request
@@ -95,24 +105,14 @@ async fn http_handler(
 /// Whether a TLS handshake got a plain HTTP answer (Go's "server gave HTTP response to HTTPS
 /// client"): rustls reads the response's first bytes as a record of an invalid content type.
 fn got_http_response(err: &reqwest::Error) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        // an io::Error's source() skips the error it wraps: look inside it too
-        let wrapped = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .map(|inner| inner as &(dyn std::error::Error + 'static));
-        for candidate in [Some(e), wrapped].into_iter().flatten() {
-            if let Some(tls) = candidate.downcast_ref::<rustls::Error>() {
-                return matches!(
-                    tls,
-                    rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)
-                );
-            }
-        }
-        cur = e.source();
-    }
-    false
+    action::error_chain(err).into_iter().any(|e| {
+        matches!(
+            e.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidMessage(
+                rustls::InvalidMessage::InvalidContentType
+            ))
+        )
+    })
 }
 
 /// Go's `%v` of a handler none of whose actions the kubelet runs (the generated `String()`).

@@ -14,6 +14,8 @@ mod gofmt;
 mod lifecycle;
 mod manager;
 pub mod state;
+#[cfg(test)]
+mod tests;
 
 pub use action::{resolve_port, KUBE_VERSION};
 pub use expand::{command_with_static_env, expand};
