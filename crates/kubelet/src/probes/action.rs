@@ -85,7 +85,10 @@ async fn run_once(cri: &Cri, probe: &Probe, target: Target<'_>, timeout: Duratio
 /// The host a network probe dials: its own, else the pod's IP. Upstream dials an empty host as
 /// the node's own loopback; rkube refuses instead (a pod without an IP has nothing to probe).
 fn host_or_pod_ip(host: Option<&str>, pod_ip: Option<&str>) -> Result<String, String> {
-    match host.filter(|h| !h.is_empty()).or(pod_ip.filter(|ip| !ip.is_empty())) {
+    match host
+        .filter(|h| !h.is_empty())
+        .or(pod_ip.filter(|ip| !ip.is_empty()))
+    {
         Some(h) => Ok(h.to_string()),
         None => Err("the pod has no IP address yet".into()),
     }
@@ -105,9 +108,12 @@ pub fn resolve_port(port: &IntOrString, container: &Container) -> Result<u16, St
                 .map(|p| i64::from(p.container_port));
             match named {
                 Some(n) => n,
-                None => name
-                    .parse::<i64>()
-                    .map_err(|_| format!("strconv.Atoi: parsing {}: invalid syntax", gofmt::quote(name)))?,
+                None => name.parse::<i64>().map_err(|_| {
+                    format!(
+                        "strconv.Atoi: parsing {}: invalid syntax",
+                        gofmt::quote(name)
+                    )
+                })?,
             }
         }
     };
@@ -328,7 +334,11 @@ pub(super) fn lifecycle_client() -> Result<&'static reqwest::Client, String> {
 
 /// Upstream's HTTP prober: 200–399 succeeds (a redirect that was not followed succeeds with a
 /// warning), anything else or no answer within the timeout fails.
-pub async fn http_probe(url: &reqwest::Url, headers: HeaderMap, timeout: Duration) -> (Outcome, String) {
+pub async fn http_probe(
+    url: &reqwest::Url,
+    headers: HeaderMap,
+    timeout: Duration,
+) -> (Outcome, String) {
     let client = match probe_client() {
         Ok(c) => c,
         Err(e) => return (Outcome::Unknown, e),
@@ -362,7 +372,9 @@ pub async fn http_probe(url: &reqwest::Url, headers: HeaderMap, timeout: Duratio
 }
 
 /// Reads at most [`MAX_OUTPUT`] bytes of a response body (the rest is dropped, as upstream).
-pub(super) async fn read_limited(response: &mut reqwest::Response) -> Result<String, reqwest::Error> {
+pub(super) async fn read_limited(
+    response: &mut reqwest::Response,
+) -> Result<String, reqwest::Error> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
         let room = MAX_OUTPUT - body.len();
@@ -410,7 +422,10 @@ pub(super) fn error_chain<'a>(
     let mut cur = Some(err);
     while let Some(e) = cur {
         chain.push(e);
-        cur = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        cur = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
             Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
             None => e.source(),
         };
@@ -467,7 +482,12 @@ pub async fn tcp_probe(host: &str, port: u16, timeout: Duration) -> (Outcome, St
 
 /// Upstream's gRPC prober: `grpc.health.v1.Health/Check` for `service` must answer SERVING
 /// within the timeout (plaintext, no TLS, as upstream's).
-pub async fn grpc_probe(host: &str, port: u16, service: &str, timeout: Duration) -> (Outcome, String) {
+pub async fn grpc_probe(
+    host: &str,
+    port: u16,
+    service: &str,
+    timeout: Duration,
+) -> (Outcome, String) {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::health_client::HealthClient;
     use tonic_health::pb::HealthCheckRequest;
@@ -485,7 +505,10 @@ pub async fn grpc_probe(host: &str, port: u16, service: &str, timeout: Duration)
         Err(e) => {
             return (
                 Outcome::Failure,
-                format!("error: failed to connect service at {}: {e}", gofmt::quote(&addr)),
+                format!(
+                    "error: failed to connect service at {}: {e}",
+                    gofmt::quote(&addr)
+                ),
             )
         }
     };
@@ -506,9 +529,9 @@ pub async fn grpc_probe(host: &str, port: u16, service: &str, timeout: Duration)
             return (
                 Outcome::Failure,
                 format!(
-                    "timeout: failed to connect service {} within {secs}: context deadline exceeded",
-                    gofmt::quote(&addr)
-                ),
+                "timeout: failed to connect service {} within {secs}: context deadline exceeded",
+                gofmt::quote(&addr)
+            ),
             )
         }
     };
@@ -592,7 +615,10 @@ mod tests {
                 Err("strconv.Atoi: parsing \"nope\": invalid syntax".into()),
             ),
             (IntOrString::Int(0), Err("invalid port number: 0".into())),
-            (IntOrString::Int(65536), Err("invalid port number: 65536".into())),
+            (
+                IntOrString::Int(65536),
+                Err("invalid port number: 65536".into()),
+            ),
             (s("-1"), Err("invalid port number: -1".into())),
         ];
         for (port, want) in cases {
@@ -611,12 +637,27 @@ mod tests {
             http_headers: None,
         };
         let cases = [
-            (action(None, None, Some("/healthz")), "http://10.1.2.3:8080/healthz"),
-            (action(Some("HTTPS"), None, Some("/x?y=1&z")), "https://10.1.2.3:8080/x?y=1&z"),
+            (
+                action(None, None, Some("/healthz")),
+                "http://10.1.2.3:8080/healthz",
+            ),
+            (
+                action(Some("HTTPS"), None, Some("/x?y=1&z")),
+                "https://10.1.2.3:8080/x?y=1&z",
+            ),
             (action(None, None, None), "http://10.1.2.3:8080/"),
-            (action(None, None, Some("ready")), "http://10.1.2.3:8080/ready"),
-            (action(None, Some("example.test"), Some("/")), "http://example.test:8080/"),
-            (action(None, Some("fd00::5"), Some("/")), "http://[fd00::5]:8080/"),
+            (
+                action(None, None, Some("ready")),
+                "http://10.1.2.3:8080/ready",
+            ),
+            (
+                action(None, Some("example.test"), Some("/")),
+                "http://example.test:8080/",
+            ),
+            (
+                action(None, Some("fd00::5"), Some("/")),
+                "http://[fd00::5]:8080/",
+            ),
         ];
         for (a, want) in cases {
             assert_eq!(
@@ -646,7 +687,12 @@ mod tests {
         assert_eq!(h["user-agent"], "kube-probe/1.33");
         assert_eq!(h["accept"], "*/*");
         let h = http_headers(
-            &with(&[("user-agent", "mine"), ("Accept", "text/plain"), ("X-A", "1"), ("X-A", "2")]),
+            &with(&[
+                ("user-agent", "mine"),
+                ("Accept", "text/plain"),
+                ("X-A", "1"),
+                ("X-A", "2"),
+            ]),
             "kube-probe/1.33",
         );
         assert_eq!(h["user-agent"], "mine");

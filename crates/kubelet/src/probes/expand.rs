@@ -127,7 +127,11 @@ mod tests {
                 value_from: Some(Default::default()),
             },
         ];
-        let cmd = ["check".into(), "--port=$(PORT)".into(), "$(SECRET)$(NONE)".into()];
+        let cmd = [
+            "check".into(),
+            "--port=$(PORT)".into(),
+            "$(SECRET)$(NONE)".into(),
+        ];
         assert_eq!(
             command_with_static_env(&cmd, &env),
             vec!["check", "--port=8080", "$(NONE)"]

@@ -97,6 +97,9 @@ mod tests {
         p.metadata.namespace = Some("default".into());
         p.metadata.uid = Some("u-1".into());
         assert_eq!(pod(&p), "web_default(u-1)");
-        assert_eq!(slice(&["sh".into(), "-c".into(), "exit 1".into()]), "[sh -c exit 1]");
+        assert_eq!(
+            slice(&["sh".into(), "-c".into(), "exit 1".into()]),
+            "[sh -c exit 1]"
+        );
     }
 }

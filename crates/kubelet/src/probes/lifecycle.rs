@@ -56,14 +56,16 @@ pub(super) async fn http_hook(
     action: &k8s_openapi::api::core::v1::HTTPGetAction,
     pod_ip: Option<&str>,
 ) -> Result<(), String> {
-    http_handler(action, container, pod_ip).await.map_err(|err| {
-        format!(
-            "HTTP lifecycle hook ({}) for Container {} in Pod {} failed - error: {err}",
-            action.path.as_deref().unwrap_or_default(),
-            gofmt::quote(&container.name),
-            gofmt::quote(&gofmt::pod(pod)),
-        )
-    })
+    http_handler(action, container, pod_ip)
+        .await
+        .map_err(|err| {
+            format!(
+                "HTTP lifecycle hook ({}) for Container {} in Pod {} failed - error: {err}",
+                action.path.as_deref().unwrap_or_default(),
+                gofmt::quote(&container.name),
+                gofmt::quote(&gofmt::pod(pod)),
+            )
+        })
 }
 
 /// An httpGet hook: any HTTP answer succeeds (upstream checks no status code); an HTTPS request
@@ -81,7 +83,12 @@ async fn http_handler(
     let url = action::http_url(action, container, pod_ip)?;
     let headers = action::http_headers(action, &format!("kube-lifecycle/{KUBE_VERSION}"));
     let client = action::lifecycle_client()?;
-    let err = match client.get(url.clone()).headers(headers.clone()).send().await {
+    let err = match client
+        .get(url.clone())
+        .headers(headers.clone())
+        .send()
+        .await
+    {
         Ok(mut response) => {
             let _ = action::read_limited(&mut response).await;
             return Ok(());

@@ -457,8 +457,7 @@ impl Inner {
             };
             let timing = w.timing;
             changed = w.state.record(outcome.verdict(), &timing);
-            keep_going =
-                !(w.state.on_hold || (key.kind == ProbeKind::Startup && c.started()));
+            keep_going = !(w.state.on_hold || (key.kind == ProbeKind::Startup && c.started()));
             if key.kind == ProbeKind::Startup && changed == Some(Status::Success) {
                 // started: liveness and readiness probe now, not a period later
                 c.trigger(ProbeKind::Readiness);
@@ -490,7 +489,8 @@ async fn probe_task(
     if let Ok(rest) = (started_at + timing.initial_delay).duration_since(SystemTime::now()) {
         tokio::time::sleep(rest).await;
     }
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + timing.period, timing.period);
+    let mut ticker =
+        tokio::time::interval_at(tokio::time::Instant::now() + timing.period, timing.period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let since_start = SystemTime::now()

@@ -15,7 +15,11 @@ pub enum ProbeKind {
 }
 
 impl ProbeKind {
-    pub const ALL: [ProbeKind; 3] = [ProbeKind::Startup, ProbeKind::Readiness, ProbeKind::Liveness];
+    pub const ALL: [ProbeKind; 3] = [
+        ProbeKind::Startup,
+        ProbeKind::Readiness,
+        ProbeKind::Liveness,
+    ];
 
     /// Upstream's probe type text, as events show it.
     pub fn name(self) -> &'static str {
@@ -243,20 +247,126 @@ mod tests {
     #[test]
     fn thresholds_move_results() {
         use ProbeKind::*;
-        let cases: &[(&str, ProbeKind, u32, u32, &[Outcome], &str, bool)] = &[
-            ("readiness: one success makes ready", Readiness, 1, 3, &[Success], "S", false),
-            ("readiness: three failures make unready", Readiness, 1, 3, &[Success, Failure, Failure, Failure], "SSSF", false),
-            ("readiness: failures below threshold keep ready", Readiness, 1, 3, &[Success, Failure, Failure, Success, Failure, Failure], "SSSSSS", false),
-            ("readiness: successThreshold 2 needs two in a row", Readiness, 2, 3, &[Success, Failure, Success, Success], "FFFS", false),
-            ("readiness: warning counts as success", Readiness, 1, 1, &[Warning], "S", false),
-            ("readiness: unknown counts as failure", Readiness, 1, 1, &[Success, Unknown], "SF", false),
-            ("readiness: keeps probing after failing", Readiness, 1, 1, &[Failure, Success, Failure], "FSF", false),
-            ("liveness: alive until failureThreshold failures", Liveness, 1, 3, &[Failure, Failure, Failure], "SSF", true),
-            ("liveness: a success resets the count", Liveness, 1, 3, &[Failure, Failure, Success, Failure, Failure], "SSSSS", false),
-            ("liveness: failureThreshold 1", Liveness, 1, 1, &[Success, Failure], "SF", true),
-            ("startup: unknown until a success", Startup, 1, 3, &[Failure, Success], "?S", false),
-            ("startup: fails after failureThreshold", Startup, 1, 3, &[Failure, Failure, Failure], "??F", true),
-            ("startup: unknown counts as failure", Startup, 1, 2, &[Unknown, Unknown], "?F", true),
+        // (name, kind, successThreshold, failureThreshold, outcomes, statuses after each, on hold)
+        type Case<'a> = (&'a str, ProbeKind, u32, u32, &'a [Outcome], &'a str, bool);
+        let cases: &[Case] = &[
+            (
+                "readiness: one success makes ready",
+                Readiness,
+                1,
+                3,
+                &[Success],
+                "S",
+                false,
+            ),
+            (
+                "readiness: three failures make unready",
+                Readiness,
+                1,
+                3,
+                &[Success, Failure, Failure, Failure],
+                "SSSF",
+                false,
+            ),
+            (
+                "readiness: failures below threshold keep ready",
+                Readiness,
+                1,
+                3,
+                &[Success, Failure, Failure, Success, Failure, Failure],
+                "SSSSSS",
+                false,
+            ),
+            (
+                "readiness: successThreshold 2 needs two in a row",
+                Readiness,
+                2,
+                3,
+                &[Success, Failure, Success, Success],
+                "FFFS",
+                false,
+            ),
+            (
+                "readiness: warning counts as success",
+                Readiness,
+                1,
+                1,
+                &[Warning],
+                "S",
+                false,
+            ),
+            (
+                "readiness: unknown counts as failure",
+                Readiness,
+                1,
+                1,
+                &[Success, Unknown],
+                "SF",
+                false,
+            ),
+            (
+                "readiness: keeps probing after failing",
+                Readiness,
+                1,
+                1,
+                &[Failure, Success, Failure],
+                "FSF",
+                false,
+            ),
+            (
+                "liveness: alive until failureThreshold failures",
+                Liveness,
+                1,
+                3,
+                &[Failure, Failure, Failure],
+                "SSF",
+                true,
+            ),
+            (
+                "liveness: a success resets the count",
+                Liveness,
+                1,
+                3,
+                &[Failure, Failure, Success, Failure, Failure],
+                "SSSSS",
+                false,
+            ),
+            (
+                "liveness: failureThreshold 1",
+                Liveness,
+                1,
+                1,
+                &[Success, Failure],
+                "SF",
+                true,
+            ),
+            (
+                "startup: unknown until a success",
+                Startup,
+                1,
+                3,
+                &[Failure, Success],
+                "?S",
+                false,
+            ),
+            (
+                "startup: fails after failureThreshold",
+                Startup,
+                1,
+                3,
+                &[Failure, Failure, Failure],
+                "??F",
+                true,
+            ),
+            (
+                "startup: unknown counts as failure",
+                Startup,
+                1,
+                2,
+                &[Unknown, Unknown],
+                "?F",
+                true,
+            ),
         ];
         for (name, kind, success, failure, outcomes, want, hold) in cases {
             let (trace, on_hold) = run(*kind, *success, *failure, outcomes);
@@ -267,7 +377,10 @@ mod tests {
 
     #[test]
     fn initial_results() {
-        assert_eq!(ProbeState::new(ProbeKind::Readiness).status, Status::Failure);
+        assert_eq!(
+            ProbeState::new(ProbeKind::Readiness).status,
+            Status::Failure
+        );
         assert_eq!(ProbeState::new(ProbeKind::Liveness).status, Status::Success);
         assert_eq!(ProbeState::new(ProbeKind::Startup).status, Status::Unknown);
     }
@@ -284,22 +397,130 @@ mod tests {
         let st = ProbeState::new;
         // (name, state, started, deleting, since start, initial delay, gate)
         let cases: Vec<(&str, ProbeState, bool, bool, Duration, Duration, Gate)> = vec![
-            ("liveness runs once started", st(Liveness), true, false, s(0), s(0), Gate::Probe),
-            ("liveness waits for startup", st(Liveness), false, false, s(5), s(0), Gate::Wait),
-            ("readiness waits for startup", st(Readiness), false, false, s(5), s(0), Gate::Wait),
-            ("startup runs until started", st(Startup), false, false, s(0), s(0), Gate::Probe),
-            ("startup is done once started", st(Startup), true, false, s(0), s(0), Gate::Done),
-            ("initial delay holds a probe", st(Readiness), true, false, s(4), s(5), Gate::Wait),
-            ("initial delay counts whole seconds", st(Readiness), true, false, Duration::from_millis(4999), s(5), Gate::Wait),
-            ("initial delay over", st(Readiness), true, false, s(5), s(5), Gate::Probe),
-            ("startup honours its initial delay", st(Startup), false, false, s(1), s(2), Gate::Wait),
-            ("a failed liveness probe is done", held, true, false, s(9), s(0), Gate::Done),
-            ("deletion ends liveness", st(Liveness), true, true, s(9), s(0), Gate::Done),
-            ("deletion ends startup", st(Startup), false, true, s(9), s(0), Gate::Done),
-            ("readiness runs during deletion", st(Readiness), true, true, s(9), s(0), Gate::Probe),
+            (
+                "liveness runs once started",
+                st(Liveness),
+                true,
+                false,
+                s(0),
+                s(0),
+                Gate::Probe,
+            ),
+            (
+                "liveness waits for startup",
+                st(Liveness),
+                false,
+                false,
+                s(5),
+                s(0),
+                Gate::Wait,
+            ),
+            (
+                "readiness waits for startup",
+                st(Readiness),
+                false,
+                false,
+                s(5),
+                s(0),
+                Gate::Wait,
+            ),
+            (
+                "startup runs until started",
+                st(Startup),
+                false,
+                false,
+                s(0),
+                s(0),
+                Gate::Probe,
+            ),
+            (
+                "startup is done once started",
+                st(Startup),
+                true,
+                false,
+                s(0),
+                s(0),
+                Gate::Done,
+            ),
+            (
+                "initial delay holds a probe",
+                st(Readiness),
+                true,
+                false,
+                s(4),
+                s(5),
+                Gate::Wait,
+            ),
+            (
+                "initial delay counts whole seconds",
+                st(Readiness),
+                true,
+                false,
+                Duration::from_millis(4999),
+                s(5),
+                Gate::Wait,
+            ),
+            (
+                "initial delay over",
+                st(Readiness),
+                true,
+                false,
+                s(5),
+                s(5),
+                Gate::Probe,
+            ),
+            (
+                "startup honours its initial delay",
+                st(Startup),
+                false,
+                false,
+                s(1),
+                s(2),
+                Gate::Wait,
+            ),
+            (
+                "a failed liveness probe is done",
+                held,
+                true,
+                false,
+                s(9),
+                s(0),
+                Gate::Done,
+            ),
+            (
+                "deletion ends liveness",
+                st(Liveness),
+                true,
+                true,
+                s(9),
+                s(0),
+                Gate::Done,
+            ),
+            (
+                "deletion ends startup",
+                st(Startup),
+                false,
+                true,
+                s(9),
+                s(0),
+                Gate::Done,
+            ),
+            (
+                "readiness runs during deletion",
+                st(Readiness),
+                true,
+                true,
+                s(9),
+                s(0),
+                Gate::Probe,
+            ),
         ];
         for (name, state, started, deleting, since, delay, want) in cases {
-            assert_eq!(gate(&state, started, deleting, since, delay), want, "{name}");
+            assert_eq!(
+                gate(&state, started, deleting, since, delay),
+                want,
+                "{name}"
+            );
         }
     }
 
@@ -325,7 +546,11 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(
-            (t.initial_delay.as_secs(), t.period.as_secs(), t.timeout.as_secs()),
+            (
+                t.initial_delay.as_secs(),
+                t.period.as_secs(),
+                t.timeout.as_secs()
+            ),
             (5, 2, 3)
         );
         assert_eq!((t.success_threshold, t.failure_threshold), (2, 4));

@@ -16,7 +16,10 @@ use super::state::Outcome;
 fn router() -> axum::Router {
     axum::Router::new()
         .route("/ok", get(|| async { "fine" }))
-        .route("/fail", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "bad") }))
+        .route(
+            "/fail",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "bad") }),
+        )
         .route(
             "/redirect",
             get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/ok")]) }),
@@ -147,8 +150,16 @@ async fn http_probe_succeeds_on_2xx_and_followed_redirects_and_fails_otherwise()
             Outcome::Warning,
             "Probe terminated redirects, Response body: moved",
         ),
-        ("/fail", Outcome::Failure, "HTTP probe failed with statuscode: 500"),
-        ("/missing", Outcome::Failure, "HTTP probe failed with statuscode: 404"),
+        (
+            "/fail",
+            Outcome::Failure,
+            "HTTP probe failed with statuscode: 500",
+        ),
+        (
+            "/missing",
+            Outcome::Failure,
+            "HTTP probe failed with statuscode: 404",
+        ),
     ];
     for (path, outcome, text) in cases {
         let got = http_probe(&url("http", addr, path), probe_headers(&[]), SECOND).await;
@@ -192,7 +203,11 @@ async fn http_probe_fails_on_timeout_and_refusal() {
         text,
         format!("Get \"http://{addr}/slow\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)")
     );
-    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
     let port = closed_port().await;
     let (outcome, text) = http_probe(
         &reqwest::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap(),
@@ -238,7 +253,9 @@ async fn tcp_probe_succeeds_on_connect_and_fails_on_refusal() {
 async fn grpc_health_server() -> SocketAddr {
     use tonic_health::ServingStatus;
     let (reporter, service) = tonic_health::server::health_reporter();
-    reporter.set_service_status("", ServingStatus::Serving).await;
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
     reporter
         .set_service_status("down", ServingStatus::NotServing)
         .await;
@@ -279,7 +296,9 @@ async fn grpc_probe_checks_the_health_service() {
     let (outcome, text) = grpc_probe("127.0.0.1", port, "", SECOND).await;
     assert_eq!(outcome, Outcome::Failure);
     assert!(
-        text.starts_with(&format!("error: failed to connect service at \"127.0.0.1:{port}\"")),
+        text.starts_with(&format!(
+            "error: failed to connect service at \"127.0.0.1:{port}\""
+        )),
         "{text}"
     );
 }
@@ -355,7 +374,10 @@ async fn http_hook_succeeds_on_any_answer_and_fails_without_one() {
     let err = http_hook(&pod, &c, &hook("HTTP", addr.port(), "/ok"), None)
         .await
         .unwrap_err();
-    assert!(err.ends_with("failed - error: failed to find networking container"), "{err}");
+    assert!(
+        err.ends_with("failed - error: failed to find networking container"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -366,12 +388,16 @@ async fn https_hook_verifies_certificates() {
         name: "c".into(),
         ..Default::default()
     };
-    let err = http_hook(&pod, &c, &hook("HTTPS", addr.port(), "/ok"), Some("127.0.0.1"))
-        .await
-        .unwrap_err();
+    let err = http_hook(
+        &pod,
+        &c,
+        &hook("HTTPS", addr.port(), "/ok"),
+        Some("127.0.0.1"),
+    )
+    .await
+    .unwrap_err();
     assert!(err.contains("certificate"), "{err}");
 }
-
 
 // ---- the manager, with HTTP probes against a local server and a CRI endpoint that serves
 // nothing (no probe here execs) ----
@@ -406,11 +432,13 @@ mod manager {
             let app = axum::Router::new()
                 .route(
                     "/{name}",
-                    axum::routing::get(|State(t): State<Target>, Path(name): Path<String>| async move {
-                        *t.hits.lock().entry(name.clone()).or_default() += 1;
-                        let code = t.codes.lock().get(&name).copied().unwrap_or(200);
-                        StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
-                    }),
+                    axum::routing::get(
+                        |State(t): State<Target>, Path(name): Path<String>| async move {
+                            *t.hits.lock().entry(name.clone()).or_default() += 1;
+                            let code = t.codes.lock().get(&name).copied().unwrap_or(200);
+                            StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
+                        },
+                    ),
                 )
                 .with_state(target.clone());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -502,7 +530,11 @@ mod manager {
     }
 
     /// Waits until the view satisfies `cond` (10 s at most).
-    async fn wait_view(m: &ProbeManager, what: &str, cond: impl Fn(&ProbeView) -> bool) -> ProbeView {
+    async fn wait_view(
+        m: &ProbeManager,
+        what: &str,
+        cond: impl Fn(&ProbeView) -> bool,
+    ) -> ProbeView {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let view = m.results("uid-1");
@@ -525,11 +557,12 @@ mod manager {
             ..Default::default()
         };
         let p = pod(vec![c], vec![], "Always");
-        f.manager.sync_pod(&p, Some("127.0.0.1"), &[running("c", "id-1")]);
+        f.manager
+            .sync_pod(&p, Some("127.0.0.1"), &[running("c", "id-1")]);
         // no result yet: not ready
         assert_eq!(f.manager.results("uid-1").ready.get("c"), Some(&false));
         wait_view(&f.manager, "a failed probe", |_| target.hits("ready") >= 1).await;
-        assert_eq!(f.manager.results("uid-1").ready["c"], false);
+        assert!(!f.manager.results("uid-1").ready["c"]);
         target.set("ready", 200);
         wait_view(&f.manager, "ready", |v| v.ready.get("c") == Some(&true)).await;
         assert!(f.wakes.load(Ordering::SeqCst) >= 1);
@@ -540,7 +573,10 @@ mod manager {
             "{events:?}"
         );
         target.set("ready", 500);
-        wait_view(&f.manager, "unready again", |v| v.ready.get("c") == Some(&false)).await;
+        wait_view(&f.manager, "unready again", |v| {
+            v.ready.get("c") == Some(&false)
+        })
+        .await;
         assert!(f.manager.results("uid-1").restart.is_empty());
     }
 
@@ -549,13 +585,11 @@ mod manager {
         let (target, addr) = Target::start().await;
         let f = fixture().await;
         target.set("live", 500);
-        let containers = vec![
-            Container {
-                name: "c".into(),
-                liveness_probe: http_probe(addr, "live", 2),
-                ..Default::default()
-            },
-        ];
+        let containers = vec![Container {
+            name: "c".into(),
+            liveness_probe: http_probe(addr, "live", 2),
+            ..Default::default()
+        }];
         let sidecar = Container {
             name: "side".into(),
             restart_policy: Some("Always".into()),
@@ -571,11 +605,17 @@ mod manager {
         let view = wait_view(&f.manager, "restarts", |v| v.restart.len() == 2).await;
         assert_eq!(
             view.restart["c"],
-            ("id-1".into(), "Container c failed liveness probe, will be restarted".into())
+            (
+                "id-1".into(),
+                "Container c failed liveness probe, will be restarted".into()
+            )
         );
         assert_eq!(
             view.restart["side"],
-            ("id-s".into(), "Init container side failed liveness probe".into())
+            (
+                "id-s".into(),
+                "Init container side failed liveness probe".into()
+            )
         );
         // a failed instance is not probed again
         let hits = target.hits("live");
@@ -589,20 +629,30 @@ mod manager {
             &[running("c", "id-2"), running("side", "id-s")],
         );
         assert!(!f.manager.results("uid-1").restart.contains_key("c"));
-        wait_view(&f.manager, "the new instance probed", |_| target.hits("live") > hits).await;
+        wait_view(&f.manager, "the new instance probed", |_| {
+            target.hits("live") > hits
+        })
+        .await;
         assert!(!f.manager.results("uid-1").restart.contains_key("c"));
         // with restartPolicy Never the message does not promise a restart
         let never = pod(p.spec.clone().unwrap().containers, vec![], "Never");
         let mut never = never;
         never.metadata.uid = Some("uid-1".into());
         target.set("live", 500);
-        f.manager.sync_pod(&never, Some("127.0.0.1"), &[running("c", "id-3")]);
-        let view = wait_view(&f.manager, "restart of id-3", |v| v.restart.contains_key("c")).await;
+        f.manager
+            .sync_pod(&never, Some("127.0.0.1"), &[running("c", "id-3")]);
+        let view = wait_view(&f.manager, "restart of id-3", |v| {
+            v.restart.contains_key("c")
+        })
+        .await;
         assert_eq!(
             view.restart["c"],
             ("id-3".into(), "Container c failed liveness probe".into())
         );
-        assert!(!view.restart.contains_key("side"), "sidecar gone from the list");
+        assert!(
+            !view.restart.contains_key("side"),
+            "sidecar gone from the list"
+        );
     }
 
     #[tokio::test]
@@ -619,14 +669,18 @@ mod manager {
             ..Default::default()
         };
         let p = pod(vec![c], vec![], "Always");
-        f.manager.sync_pod(&p, Some("127.0.0.1"), &[running("c", "id-1")]);
+        f.manager
+            .sync_pod(&p, Some("127.0.0.1"), &[running("c", "id-1")]);
         let view = f.manager.results("uid-1");
         assert_eq!(view.started.get("c"), Some(&false));
         assert_eq!(view.ready.get("c"), Some(&false));
-        wait_view(&f.manager, "startup probed twice", |_| target.hits("startup") >= 2).await;
+        wait_view(&f.manager, "startup probed twice", |_| {
+            target.hits("startup") >= 2
+        })
+        .await;
         let view = f.manager.results("uid-1");
         assert_eq!((target.hits("live"), target.hits("ready")), (0, 0));
-        assert_eq!(view.started["c"], false);
+        assert!(!view.started["c"]);
         assert!(view.restart.is_empty(), "{view:?}");
         // once started, readiness and liveness run (and this liveness fails at once)
         target.set("startup", 200);
@@ -636,7 +690,10 @@ mod manager {
                 && v.restart.contains_key("c")
         })
         .await;
-        assert_eq!(view.restart["c"].1, "Container c failed liveness probe, will be restarted");
+        assert_eq!(
+            view.restart["c"].1,
+            "Container c failed liveness probe, will be restarted"
+        );
         // the startup probe is done once it has passed
         let hits = target.hits("startup");
         tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -654,13 +711,17 @@ mod manager {
             ..Default::default()
         };
         let p = pod(vec![c], vec![], "OnFailure");
-        f.manager.sync_pod(&p, Some("127.0.0.1"), &[running("c", "id-1")]);
+        f.manager
+            .sync_pod(&p, Some("127.0.0.1"), &[running("c", "id-1")]);
         let view = wait_view(&f.manager, "restart", |v| v.restart.contains_key("c")).await;
         assert_eq!(
             view.restart["c"],
-            ("id-1".into(), "Container c failed startup probe, will be restarted".into())
+            (
+                "id-1".into(),
+                "Container c failed startup probe, will be restarted".into()
+            )
         );
-        assert_eq!(view.started["c"], false);
+        assert!(!view.started["c"]);
     }
 
     #[tokio::test]
@@ -674,15 +735,23 @@ mod manager {
             ..Default::default()
         };
         let mut p = pod(vec![c], vec![], "Always");
-        f.manager.sync_pod(&p, Some("127.0.0.1"), &[running("c", "id-1")]);
-        wait_view(&f.manager, "probes", |_| target.hits("live") >= 1 && target.hits("ready") >= 1).await;
+        f.manager
+            .sync_pod(&p, Some("127.0.0.1"), &[running("c", "id-1")]);
+        wait_view(&f.manager, "probes", |_| {
+            target.hits("live") >= 1 && target.hits("ready") >= 1
+        })
+        .await;
         // graceful deletion: liveness stops (as a success), readiness goes on
         p.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::now()));
         target.set("live", 500);
-        f.manager.sync_pod(&p, Some("127.0.0.1"), &[running("c", "id-1")]);
+        f.manager
+            .sync_pod(&p, Some("127.0.0.1"), &[running("c", "id-1")]);
         let live = target.hits("live");
         let ready = target.hits("ready");
-        wait_view(&f.manager, "readiness still probed", |_| target.hits("ready") >= ready + 2).await;
+        wait_view(&f.manager, "readiness still probed", |_| {
+            target.hits("ready") >= ready + 2
+        })
+        .await;
         assert_eq!(target.hits("live"), live);
         assert!(f.manager.results("uid-1").restart.is_empty());
         // removal stops everything and forgets the results
@@ -691,7 +760,10 @@ mod manager {
         let ready = target.hits("ready");
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!(target.hits("ready"), ready);
-        assert_eq!(format!("{:?}", f.manager), "ProbeManager { pods: 0, tasks: 0 }");
+        assert_eq!(
+            format!("{:?}", f.manager),
+            "ProbeManager { pods: 0, tasks: 0 }"
+        );
     }
 
     #[tokio::test]
