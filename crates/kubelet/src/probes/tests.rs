@@ -797,3 +797,10 @@ mod manager {
         assert_eq!(target.hits("ready"), hits);
     }
 }
+
+#[test]
+fn the_manager_can_be_shared_between_tasks() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<super::ProbeManager>();
+    shared::<super::ProbeView>();
+}
