@@ -17,3 +17,4 @@ pub mod node;
 pub mod oci;
 pub mod pause;
 pub mod pod;
+pub mod probes;
