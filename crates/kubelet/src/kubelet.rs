@@ -200,6 +200,12 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Kubelet
                 });
             },
         ));
+    let workers = Arc::new(Workers::default());
+    let probe_workers = workers.clone();
+    let probes = Arc::new(crate::probes::ProbeManager::new(
+        cri.clone(),
+        Arc::new(move |uid: &str| probe_workers.notify(uid)),
+    ));
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         runtime: Runtime::new(cri.clone()),
@@ -218,9 +224,9 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Kubelet
         pods: RwLock::new(HashMap::new()),
         recorder,
         images,
+        probes,
         node_allocatable: RwLock::new(allocatable),
     });
-    let workers = Arc::new(Workers::default());
     let synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let tasks = vec![
         tokio::spawn(watch_pods(ctx.clone(), workers.clone(), synced.clone())),
@@ -269,6 +275,13 @@ struct Workers {
 }
 
 impl Workers {
+    /// Wakes the pod's worker if it has one.
+    fn notify(&self, uid: &str) {
+        if let Some(n) = self.wakes.lock().get(uid) {
+            n.notify_one();
+        }
+    }
+
     /// Wakes the pod's worker, starting one if there is none.
     fn wake(self: &Arc<Self>, ctx: &Arc<Ctx>, uid: &str) {
         let mut wakes = self.wakes.lock();

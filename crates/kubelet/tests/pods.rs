@@ -161,3 +161,350 @@ async fn a_pod_runs_gets_an_ip_and_logs_and_is_removed_on_delete() {
     );
     c.stop().await;
 }
+
+/// Waits until the pod's status satisfies `f`, returning the pod.
+async fn pod_until(
+    c: &Cluster,
+    name: &str,
+    what: &str,
+    limit: Duration,
+    f: impl Fn(&Pod) -> bool,
+) -> Pod {
+    let api = c.pods("default");
+    c.wait(&format!("pod {name}: {what}"), limit, || {
+        let api = api.clone();
+        let name = name.to_string();
+        let ok = &f;
+        async move { api.get(&name).await.ok().filter(|p| ok(p)) }
+    })
+    .await
+}
+
+fn container_status(p: &Pod, name: &str) -> Option<k8s_openapi::api::core::v1::ContainerStatus> {
+    let st = p.status.as_ref()?;
+    st.container_statuses
+        .iter()
+        .flatten()
+        .chain(st.init_container_statuses.iter().flatten())
+        .find(|c| c.name == name)
+        .cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn init_containers_run_in_order_before_the_containers() {
+    if !common::prerequisites() {
+        return;
+    }
+    let c = Cluster::start().await;
+    let mut spec = serde_json::json!({
+        "initContainers": [busybox("first", "sleep 1"), busybox("second", "true")],
+        "containers": [busybox("main", "exec sleep 3600")],
+    });
+    spec["terminationGracePeriodSeconds"] = serde_json::json!(0);
+    c.pods("default")
+        .create(&PostParams::default(), &pod("init", &c.node, spec))
+        .await
+        .expect("create");
+    // while the first runs, the pod is Pending and not initialized
+    let p = pod_until(&c, "init", "initializing", Duration::from_secs(20), |p| {
+        container_status(p, "first")
+            .is_some_and(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()))
+    })
+    .await;
+    assert_eq!(p.status.as_ref().unwrap().phase.as_deref(), Some("Pending"));
+    let main = container_status(&p, "main").unwrap();
+    assert_eq!(
+        main.state.unwrap().waiting.unwrap().reason.as_deref(),
+        Some("PodInitializing")
+    );
+    let p = running_pod(&c, "init").await;
+    let first = container_status(&p, "first")
+        .unwrap()
+        .state
+        .unwrap()
+        .terminated
+        .unwrap();
+    let second = container_status(&p, "second")
+        .unwrap()
+        .state
+        .unwrap()
+        .terminated
+        .unwrap();
+    let main = container_status(&p, "main")
+        .unwrap()
+        .state
+        .unwrap()
+        .running
+        .unwrap();
+    assert_eq!(
+        (first.reason.as_deref(), first.exit_code),
+        (Some("Completed"), 0)
+    );
+    assert!(
+        first.finished_at.unwrap().0 <= second.started_at.clone().unwrap().0,
+        "second started before first finished"
+    );
+    assert!(
+        second.finished_at.unwrap().0 <= main.started_at.unwrap().0,
+        "main started before the init containers finished"
+    );
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crashing_container_restarts_with_backoff_and_keeps_its_last_state() {
+    if !common::prerequisites() {
+        return;
+    }
+    let c = Cluster::start().await;
+    let spec = serde_json::json!({
+        "containers": [busybox("crash", "echo bye > /dev/termination-log; exit 3")],
+        "terminationGracePeriodSeconds": 0,
+    });
+    c.pods("default")
+        .create(&PostParams::default(), &pod("crash", &c.node, spec))
+        .await
+        .expect("create");
+    let p = pod_until(
+        &c,
+        "crash",
+        "CrashLoopBackOff after a restart",
+        Duration::from_secs(30),
+        |p| {
+            container_status(p, "crash").is_some_and(|s| {
+                s.restart_count >= 1
+                    && s.state
+                        .as_ref()
+                        .and_then(|st| st.waiting.as_ref())
+                        .is_some_and(|w| w.reason.as_deref() == Some("CrashLoopBackOff"))
+            })
+        },
+    )
+    .await;
+    let s = container_status(&p, "crash").unwrap();
+    let last = s.last_state.unwrap().terminated.unwrap();
+    assert_eq!(last.exit_code, 3);
+    assert_eq!(last.reason.as_deref(), Some("Error"));
+    assert_eq!(
+        last.message.as_deref(),
+        Some("bye\n"),
+        "the termination message"
+    );
+    let waiting = s.state.unwrap().waiting.unwrap();
+    assert!(waiting
+        .message
+        .unwrap()
+        .starts_with("back-off 10s restarting failed container=crash"));
+    // under backoff the next restart waits: the count stays for the 10 s backoff
+    let count = s.restart_count;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let p = c.pods("default").get("crash").await.unwrap();
+    assert_eq!(
+        container_status(&p, "crash").unwrap().restart_count,
+        count,
+        "restarted during backoff"
+    );
+    assert_eq!(p.status.unwrap().phase.as_deref(), Some("Running"));
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restart_policy_never_ends_in_succeeded_or_failed() {
+    if !common::prerequisites() {
+        return;
+    }
+    let c = Cluster::start().await;
+    for (name, code) in [("ok", 0), ("bad", 1)] {
+        let spec = serde_json::json!({
+            "containers": [busybox("c", &format!("exit {code}"))],
+            "restartPolicy": "Never",
+        });
+        c.pods("default")
+            .create(&PostParams::default(), &pod(name, &c.node, spec))
+            .await
+            .expect("create");
+    }
+    let ok = pod_until(&c, "ok", "Succeeded", Duration::from_secs(20), |p| {
+        p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded")
+    })
+    .await;
+    let bad = pod_until(&c, "bad", "Failed", Duration::from_secs(20), |p| {
+        p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed")
+    })
+    .await;
+    assert_eq!(container_status(&ok, "c").unwrap().restart_count, 0);
+    let t = container_status(&bad, "c")
+        .unwrap()
+        .state
+        .unwrap()
+        .terminated
+        .unwrap();
+    assert_eq!(t.exit_code, 1);
+    let ready = bad
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_deref()),
+        ("False", Some("PodCompleted"))
+    );
+    // a finished pod's sandbox is stopped: nothing of it runs
+    let ctx = c.kubelet.as_ref().unwrap().ctx.clone();
+    let uid = ok.metadata.uid.clone().unwrap();
+    c.wait(
+        "the finished pod's sandbox stopped",
+        Duration::from_secs(10),
+        || {
+            let ctx = ctx.clone();
+            let uid = uid.clone();
+            async move { (!ctx.runtime.observe(&uid).await.ok()?.anything_running()).then_some(()) }
+        },
+    )
+    .await;
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn probes_flip_readiness_and_restart_an_unhealthy_container() {
+    if !common::prerequisites() {
+        return;
+    }
+    let c = Cluster::start().await;
+    let mut ready = busybox("ready", "sleep 2; touch /tmp/ready; exec sleep 3600");
+    ready["readinessProbe"] =
+        serde_json::json!({"exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1});
+    let mut live = busybox("live", "touch /tmp/alive; exec sleep 3600");
+    live["livenessProbe"] = serde_json::json!({
+        "exec": {"command": ["cat", "/tmp/alive"]}, "periodSeconds": 1, "failureThreshold": 1});
+    let spec = serde_json::json!({"containers": [ready], "terminationGracePeriodSeconds": 1});
+    c.pods("default")
+        .create(&PostParams::default(), &pod("readiness", &c.node, spec))
+        .await
+        .expect("create");
+    let p = pod_until(
+        &c,
+        "readiness",
+        "running, not ready",
+        Duration::from_secs(20),
+        |p| {
+            container_status(p, "ready")
+                .is_some_and(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()))
+        },
+    )
+    .await;
+    assert!(
+        !container_status(&p, "ready").unwrap().ready,
+        "ready before the probe passed"
+    );
+    running_pod(&c, "readiness").await;
+    // liveness: the probe passes until the file goes (the container removes it after a while)
+    live["command"] = serde_json::json!([
+        "sh",
+        "-c",
+        "touch /tmp/alive; sleep 2; rm /tmp/alive; exec sleep 3600"
+    ]);
+    let spec = serde_json::json!({"containers": [live], "terminationGracePeriodSeconds": 1});
+    c.pods("default")
+        .create(&PostParams::default(), &pod("liveness", &c.node, spec))
+        .await
+        .expect("create");
+    let p = pod_until(
+        &c,
+        "liveness",
+        "restarted by its liveness probe",
+        Duration::from_secs(30),
+        |p| container_status(p, "live").is_some_and(|s| s.restart_count >= 1),
+    )
+    .await;
+    let last = container_status(&p, "live")
+        .unwrap()
+        .last_state
+        .unwrap()
+        .terminated
+        .unwrap();
+    assert_ne!(last.exit_code, 0, "killed, not exited");
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_container_over_its_memory_limit_is_oom_killed() {
+    if !common::prerequisites() {
+        return;
+    }
+    let c = Cluster::start().await;
+    let mut hog = busybox(
+        "hog",
+        "x=$(head -c 200000000 /dev/zero | tr '\\0' a); sleep 1",
+    );
+    hog["resources"] = serde_json::json!({"limits": {"memory": "32Mi"}});
+    let spec = serde_json::json!({"containers": [hog], "restartPolicy": "Never"});
+    c.pods("default")
+        .create(&PostParams::default(), &pod("oom", &c.node, spec))
+        .await
+        .expect("create");
+    let p = pod_until(&c, "oom", "terminated", Duration::from_secs(30), |p| {
+        container_status(p, "hog")
+            .is_some_and(|s| s.state.as_ref().is_some_and(|st| st.terminated.is_some()))
+    })
+    .await;
+    let t = container_status(&p, "hog")
+        .unwrap()
+        .state
+        .unwrap()
+        .terminated
+        .unwrap();
+    assert_eq!(t.reason.as_deref(), Some("OOMKilled"), "{t:?}");
+    assert_eq!(t.exit_code, 137);
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kubelet_restart_adopts_running_containers() {
+    if !common::prerequisites() {
+        return;
+    }
+    let mut c = Cluster::start().await;
+    let spec = serde_json::json!({"containers": [busybox("c", "exec sleep 3600")], "terminationGracePeriodSeconds": 0});
+    c.pods("default")
+        .create(&PostParams::default(), &pod("adopt", &c.node, spec))
+        .await
+        .expect("create");
+    let before = running_pod(&c, "adopt").await;
+    let id = container_status(&before, "c")
+        .unwrap()
+        .container_id
+        .unwrap();
+    c.restart_kubelet().await;
+    // the kubelet is back (a new containerd too) and the same container still runs
+    let ctx = c.kubelet.as_ref().unwrap().ctx.clone();
+    let uid = before.metadata.uid.clone().unwrap();
+    let rt = ctx.runtime.observe(&uid).await.expect("observe");
+    let cid = id.trim_start_matches("containerd://");
+    let same = rt
+        .containers
+        .iter()
+        .find(|x| x.id == cid)
+        .expect("the container is still there");
+    assert_eq!(same.state, rkube_kubelet::pod::observed::State::Running);
+    assert_eq!(rt.containers.len(), 1, "no second container was started");
+    // and a status change is still reported by the new kubelet
+    c.pods("default")
+        .delete("adopt", &DeleteParams::default())
+        .await
+        .expect("delete");
+    c.wait("the adopted pod removed", Duration::from_secs(15), || {
+        let api = c.pods("default");
+        async move {
+            api.get_opt("adopt")
+                .await
+                .ok()
+                .and_then(|p| p.is_none().then_some(()))
+        }
+    })
+    .await;
+    c.stop().await;
+}

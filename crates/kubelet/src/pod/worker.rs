@@ -42,6 +42,7 @@ pub struct Ctx {
     pub pods: RwLock<HashMap<String, Arc<Pod>>>,
     pub recorder: Arc<Recorder>,
     pub images: crate::images::ImageManager,
+    pub probes: Arc<crate::probes::ProbeManager>,
     pub node_allocatable: RwLock<BTreeMap<String, String>>,
 }
 
@@ -156,7 +157,73 @@ impl Worker {
     }
 
     fn probes(&self) -> ProbeView {
-        ProbeView::default()
+        self.ctx.probes.results(&self.uid)
+    }
+
+    /// Tells the probe manager what runs now, and records the events its probes asked for.
+    async fn sync_probes(&self, pod: &Pod, runtime: &PodRuntime) {
+        let sandbox = runtime.latest_sandbox().filter(|s| s.ready);
+        let host_network = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.host_network)
+            .unwrap_or(false);
+        let ip = if host_network {
+            self.ctx.host_ips.first().cloned()
+        } else {
+            sandbox.and_then(|s| s.ips.first().cloned())
+        };
+        let running: Vec<crate::probes::RunningContainer> = runtime
+            .containers
+            .iter()
+            .filter(|c| c.state == State::Running && sandbox.is_some_and(|s| s.id == c.sandbox_id))
+            .map(|c| crate::probes::RunningContainer {
+                name: c.name.clone(),
+                id: c.id.clone(),
+                started_at: std::time::UNIX_EPOCH
+                    + Duration::from_nanos(c.started_at.max(0) as u64),
+            })
+            .collect();
+        self.ctx.probes.sync_pod(pod, ip.as_deref(), &running);
+        for ev in self.ctx.probes.take_events(&self.uid) {
+            self.ctx
+                .recorder
+                .record(
+                    &container_reference(pod, &ev.container),
+                    true,
+                    ev.reason,
+                    ev.message,
+                )
+                .await;
+        }
+    }
+
+    /// Runs the container's preStop hook, bounded by `grace` seconds.
+    async fn pre_stop(&self, pod: &Pod, name: &str, id: &str, grace: i64, pod_ip: Option<&str>) {
+        let Some((spec, _)) = plan::spec_containers(pod)
+            .into_iter()
+            .find(|(c, _)| c.name == name)
+        else {
+            return;
+        };
+        let Some(handler) = spec.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) else {
+            return;
+        };
+        let run = crate::probes::run_handler(&self.ctx.runtime.cri, pod, spec, id, handler, pod_ip);
+        match tokio::time::timeout(Duration::from_secs(grace.max(0) as u64), run).await {
+            Ok(Err(message)) => {
+                self.ctx
+                    .recorder
+                    .record(
+                        &container_reference(pod, name),
+                        true,
+                        "FailedPreStopHook",
+                        message,
+                    )
+                    .await
+            }
+            Ok(Ok(())) | Err(_) => {}
+        }
     }
 
     async fn sync(&mut self, pod: &Pod) -> Next {
@@ -305,6 +372,7 @@ impl Worker {
                 .is_some_and(|c| c.state == State::Running)
         });
         self.read_termination_messages(pod, &mut runtime);
+        self.sync_probes(pod, &runtime).await;
         self.publish_status(pod, &runtime, p.terminal).await;
         let mut next = p.waiting.iter().map(|w| w.remaining).min();
         if !self.waiting.is_empty() && p.waiting.is_empty() {
@@ -697,12 +765,23 @@ impl Worker {
                 .cloned()
                 .collect::<Vec<_>>()
         };
+        let sandbox = runtime.latest_sandbox().filter(|s| s.ready);
+        let pod_ip = sandbox.and_then(|s| s.ips.first().cloned());
+        let pod_ip = pod_ip.as_deref();
         for group in [running(true), running(false)] {
             let stops = group.iter().map(|c| {
                 let rt = self.ctx.runtime.clone();
                 let id = c.id.clone();
+                let name = c.name.clone();
                 async move {
-                    if let Err(e) = rt.stop_container(&id, grace).await {
+                    // the preStop hook first, inside the grace period; the rest of it is
+                    // the container's
+                    let started = tokio::time::Instant::now();
+                    if c.state == State::Running {
+                        self.pre_stop(pod, &name, &id, grace, pod_ip).await;
+                    }
+                    let left = grace - started.elapsed().as_secs() as i64;
+                    if let Err(e) = rt.stop_container(&id, left.max(2).min(grace.max(0))).await {
                         tracing::warn!(container = %id, error = %e, "stopping a container");
                     }
                 }
@@ -780,6 +859,7 @@ impl Worker {
 
     /// The pod is gone from the API: remove what is left of it on the node.
     async fn cleanup(&mut self, _pod: Option<&Pod>) -> Result<(), crate::cri::CriError> {
+        self.ctx.probes.remove_pod(&self.uid);
         let runtime = self.ctx.runtime.observe(&self.uid).await?;
         for c in &runtime.containers {
             if matches!(c.state, State::Running | State::Created | State::Unknown) {

@@ -131,6 +131,23 @@ impl Cluster {
         c
     }
 
+    /// Stops the kubelet (and its containerd; containers keep running under their shims) and
+    /// starts it again with the same config.
+    pub async fn restart_kubelet(&mut self) {
+        if let Some(k) = self.kubelet.take() {
+            k.shutdown().await;
+        }
+        let client = self.server.client(user(
+            &format!("system:node:{}", self.node),
+            &["system:nodes"],
+        ));
+        self.kubelet = Some(
+            kubelet::start(self.config.clone(), client)
+                .await
+                .expect("restarting the kubelet"),
+        );
+    }
+
     pub fn pods(&self, ns: &str) -> Api<Pod> {
         Api::namespaced(self.admin.clone(), ns)
     }
