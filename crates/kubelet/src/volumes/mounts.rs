@@ -15,7 +15,10 @@ use procfs_core::FromRead;
 pub struct MountEntry {
     pub mount_point: PathBuf,
     pub fs_type: String,
+    /// Per-mount options (`ro`, `nosuid`, ...).
     pub options: Vec<String>,
+    /// Per-superblock options (`size=8192k`, ...), as `key=value`.
+    pub super_options: Vec<String>,
 }
 
 /// The mounts of this process's mount namespace.
@@ -30,6 +33,14 @@ pub fn mount_table() -> io::Result<Vec<MountEntry>> {
             mount_point: PathBuf::from(unescape_octal(&m.mount_point.to_string_lossy())),
             fs_type: m.fs_type,
             options: m.mount_options.into_keys().collect(),
+            super_options: m
+                .super_options
+                .into_iter()
+                .map(|(k, v)| match v {
+                    Some(v) => format!("{k}={v}"),
+                    None => k,
+                })
+                .collect(),
         })
         .collect())
 }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod apiserver_vol;
 pub mod images;
 pub mod runtime;
 
