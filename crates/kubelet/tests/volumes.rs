@@ -22,12 +22,34 @@ use serde_json::{json, Value};
 
 const NODE: &str = "n1";
 
-/// A temporary kubelet root (`pods` below it) under /tmp, removed at the end.
-fn kubelet_root() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("rkv")
-        .tempdir_in("/tmp")
-        .expect("tempdir")
+/// A temporary kubelet root (`pods` below it) under /tmp. Dropping it (also when a test
+/// fails) unmounts whatever is still mounted below it before the directory goes.
+struct KubeletRoot(Option<tempfile::TempDir>);
+
+impl KubeletRoot {
+    fn path(&self) -> &Path {
+        self.0.as_ref().expect("root").path()
+    }
+}
+
+impl Drop for KubeletRoot {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            if let Err(e) = mounts::unmount_all_under(dir.path()) {
+                eprintln!("unmounting below {}: {e}", dir.path().display());
+            }
+            drop(dir);
+        }
+    }
+}
+
+fn kubelet_root() -> KubeletRoot {
+    KubeletRoot(Some(
+        tempfile::Builder::new()
+            .prefix("rkv")
+            .tempdir_in("/tmp")
+            .expect("tempdir"),
+    ))
 }
 
 async fn create<K>(client: &kube::Client, ns: &str, obj: Value) -> K
@@ -765,4 +787,283 @@ async fn setup_failures_read_as_upstreams_events_and_spare_the_other_volumes() {
         .await
         .unwrap();
     assert!(mounts_below(root.path()).is_empty());
+}
+
+/// Removes a cgroup tree when dropped (also when a test fails).
+struct CgroupGuard(String);
+
+impl Drop for CgroupGuard {
+    fn drop(&mut self) {
+        let _ = rkube_kubelet::cgroups::remove(&self.0);
+    }
+}
+
+/// Runs `cmd` in a container; its exit code and output.
+async fn exec(cri: &rkube_kubelet::cri::Cri, id: &str, cmd: &str) -> (i32, String) {
+    let out = cri
+        .runtime
+        .clone()
+        .exec_sync(k8s_cri::v1::ExecSyncRequest {
+            container_id: id.to_string(),
+            cmd: vec!["sh".into(), "-c".into(), cmd.into()],
+            timeout: 10,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("exec {cmd:?}: {e}"))
+        .into_inner();
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.exit_code, text)
+}
+
+async fn exec_ok(cri: &rkube_kubelet::cri::Cri, id: &str, cmd: &str) -> String {
+    let (code, out) = exec(cri, id, cmd).await;
+    assert_eq!(code, 0, "{cmd}: {out}");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn busybox_containers_see_their_volumes_through_cri() {
+    use k8s_cri::v1 as c;
+    if !common::prerequisites() {
+        return;
+    }
+    let api = VolApi::start().await;
+    let ns = "default";
+    setup_namespace(&api, ns).await;
+    api.node(NODE, "2", "4Gi").await;
+    let root = kubelet_root();
+    let host_dir = root.path().join("hostdata");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("file"), "from-host").unwrap();
+    let pod: Pod = create(
+        &api.admin,
+        ns,
+        json!({
+            "metadata": {"name": "shell", "labels": {"app": "shell"}},
+            "spec": {
+                "nodeName": NODE,
+                "containers": [
+                    {"name": "one", "image": common::images::BUSYBOX, "volumeMounts": [
+                        {"name": "cfg", "mountPath": "/etc/cfg"},
+                        {"name": "sec", "mountPath": "/etc/sec"},
+                        {"name": "info", "mountPath": "/etc/podinfo"},
+                        {"name": "shared", "mountPath": "/shared"},
+                        {"name": "ram", "mountPath": "/ram"},
+                        {"name": "shared", "mountPath": "/mine", "subPathExpr": "per-pod/$(POD_NAME)"},
+                        {"name": "cfg", "mountPath": "/etc/b.conf", "subPath": "b"},
+                        {"name": "host", "mountPath": "/host", "readOnly": true},
+                    ]},
+                    {"name": "two", "image": common::images::BUSYBOX, "volumeMounts": [
+                        {"name": "shared", "mountPath": "/data"},
+                    ]},
+                ],
+                "volumes": [
+                    {"name": "cfg", "configMap": {"name": "cfg"}},
+                    {"name": "sec", "secret": {"secretName": "sec"}},
+                    {"name": "info", "downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}},
+                    {"name": "shared", "emptyDir": {}},
+                    {"name": "ram", "emptyDir": {"medium": "Memory", "sizeLimit": "4Mi"}},
+                    {"name": "host", "hostPath": {"path": host_dir, "type": "Directory"}},
+                ],
+            },
+        }),
+    )
+    .await;
+    let uid = pod.metadata.uid.clone().unwrap();
+    let vm = Arc::new(VolumeManager::new(
+        api.node_client(NODE),
+        root.path().join("pods"),
+        NODE.into(),
+    ));
+    vm.setup(&pod).await.expect("setup");
+
+    let cgroup_root = format!("/rkube-vol-{}", std::process::id());
+    // declared before the runtime, so dropped after it has removed the containers
+    let _cgroups = CgroupGuard(cgroup_root.clone());
+    let rt = common::runtime::Runtime::start().await;
+    let cgroup = format!("{cgroup_root}/shell");
+    let sandbox_config = c::PodSandboxConfig {
+        metadata: Some(c::PodSandboxMetadata {
+            name: "shell".into(),
+            uid: uid.clone(),
+            namespace: ns.into(),
+            attempt: 0,
+        }),
+        // the node's network namespace comes with its UTS namespace: no hostname of its own
+        hostname: String::new(),
+        log_directory: rt.dir.path().join("logs").display().to_string(),
+        linux: Some(c::LinuxPodSandboxConfig {
+            cgroup_parent: cgroup.clone(),
+            security_context: Some(c::LinuxSandboxSecurityContext {
+                namespace_options: Some(c::NamespaceOption {
+                    network: c::NamespaceMode::Node as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut runtime = rt.cri.runtime.clone();
+    let sandbox = runtime
+        .run_pod_sandbox(c::RunPodSandboxRequest {
+            config: Some(sandbox_config.clone()),
+            runtime_handler: String::new(),
+        })
+        .await
+        .expect("RunPodSandbox")
+        .into_inner()
+        .pod_sandbox_id;
+    let env: BTreeMap<String, String> = [("POD_NAME".to_string(), "shell".to_string())].into();
+    let mut ids = BTreeMap::new();
+    for container in &pod.spec.as_ref().unwrap().containers {
+        let mounts = vm
+            .container_mounts(&pod, container, &env)
+            .expect("container mounts");
+        let id = runtime
+            .create_container(c::CreateContainerRequest {
+                pod_sandbox_id: sandbox.clone(),
+                config: Some(c::ContainerConfig {
+                    metadata: Some(c::ContainerMetadata {
+                        name: container.name.clone(),
+                        attempt: 0,
+                    }),
+                    image: Some(c::ImageSpec {
+                        image: common::images::BUSYBOX.into(),
+                        ..Default::default()
+                    }),
+                    command: vec!["sh".into(), "-c".into(), "exec sleep 1000".into()],
+                    mounts,
+                    log_path: format!("{}/0.log", container.name),
+                    ..Default::default()
+                }),
+                sandbox_config: Some(sandbox_config.clone()),
+            })
+            .await
+            .expect("CreateContainer")
+            .into_inner()
+            .container_id;
+        runtime
+            .start_container(c::StartContainerRequest {
+                container_id: id.clone(),
+            })
+            .await
+            .expect("StartContainer");
+        ids.insert(container.name.clone(), id);
+    }
+    let (one, two) = (&ids["one"], &ids["two"]);
+    let cri = &rt.cri;
+
+    // configMap, read-only; a subPath of it
+    assert_eq!(exec_ok(cri, one, "cat /etc/cfg/a").await, "1");
+    assert_ne!(
+        exec(cri, one, "touch /etc/cfg/new").await.0,
+        0,
+        "configMap volumes are read-only"
+    );
+    assert_eq!(exec_ok(cri, one, "cat /etc/b.conf").await, "2");
+    // secret on a tmpfs
+    assert_eq!(exec_ok(cri, one, "cat /etc/sec/password").await, "hunter2");
+    let m = exec_ok(cri, one, "grep ' /etc/sec ' /proc/mounts").await;
+    assert!(m.starts_with("tmpfs /etc/sec tmpfs ro"), "{m}");
+    // downward API
+    assert_eq!(
+        exec_ok(cri, one, "cat /etc/podinfo/labels").await,
+        "app=\"shell\""
+    );
+    // one emptyDir, two containers
+    exec_ok(cri, one, "echo hi > /shared/x").await;
+    assert_eq!(exec_ok(cri, two, "cat /data/x").await, "hi\n");
+    // a memory emptyDir is a tmpfs of its sizeLimit
+    let m = exec_ok(cri, one, "grep ' /ram ' /proc/mounts").await;
+    assert!(
+        m.starts_with("tmpfs /ram tmpfs rw") && m.contains("size=4096k"),
+        "{m}"
+    );
+    // subPathExpr: the container's own directory of the shared volume
+    exec_ok(cri, one, "echo mine > /mine/f").await;
+    assert_eq!(
+        exec_ok(cri, two, "cat /data/per-pod/shell/f").await,
+        "mine\n"
+    );
+    let shared = vol_dir(root.path(), &pod, "kubernetes.io~empty-dir", "shared");
+    assert_eq!(read(&shared.join("per-pod/shell/f")), "mine\n");
+    // hostPath, mounted read-only
+    assert_eq!(exec_ok(cri, one, "cat /host/file").await, "from-host");
+    assert_ne!(
+        exec(cri, one, "touch /host/new").await.0,
+        0,
+        "readOnly hostPath"
+    );
+    assert!(!host_dir.join("new").exists());
+    // the service-account token the ServiceAccount admission plugin mounted
+    let token = exec_ok(
+        cri,
+        two,
+        "cat /var/run/secrets/kubernetes.io/serviceaccount/token",
+    )
+    .await;
+    assert_eq!(
+        review(&api, &token, &[]).await.as_deref(),
+        Some("system:serviceaccount:default:default")
+    );
+    assert_eq!(
+        exec_ok(
+            cri,
+            two,
+            "cat /var/run/secrets/kubernetes.io/serviceaccount/namespace"
+        )
+        .await,
+        "default"
+    );
+
+    // an update of the config map reaches the running container
+    let current = Arc::new(vec![pod.clone()]);
+    let refresher = vm.clone().spawn_refresher(
+        Arc::new(move || current.as_ref().clone()),
+        Duration::from_millis(100),
+    );
+    let cms: Api<ConfigMap> = Api::namespaced(api.admin.clone(), ns);
+    cms.patch(
+        "cfg",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"a": "second"}})),
+    )
+    .await
+    .unwrap();
+    wait_for("the container to see the update", || async {
+        (exec(cri, one, "cat /etc/cfg/a").await.1 == "second").then_some(())
+    })
+    .await;
+    refresher.abort();
+
+    // containers and sandbox gone, then every mount of the pod goes
+    runtime
+        .stop_pod_sandbox(c::StopPodSandboxRequest {
+            pod_sandbox_id: sandbox.clone(),
+        })
+        .await
+        .unwrap();
+    runtime
+        .remove_pod_sandbox(c::RemovePodSandboxRequest {
+            pod_sandbox_id: sandbox,
+        })
+        .await
+        .unwrap();
+    rt.stop().await;
+    assert!(!mounts_below(root.path()).is_empty());
+    vm.teardown(&uid).await.expect("teardown");
+    assert!(
+        mounts_below(root.path()).is_empty(),
+        "{:?}",
+        mounts_below(root.path())
+    );
+    assert!(!root.path().join("pods").join(&uid).exists());
+    assert_eq!(read(&host_dir.join("file")), "from-host");
+    rkube_kubelet::cgroups::remove(&cgroup_root).unwrap();
+    for dir in rkube_kubelet::cgroups::hierarchy_dirs(&cgroup) {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
 }
