@@ -404,13 +404,13 @@ async fn bound_claim(api: &VolApi, ns: &str, claim: &str, pv: &str, source: Valu
             {"key": "kubernetes.io/hostname", "operator": "In", "values": [NODE]},
         ]}]}},
     });
-    for (k, v) in source.as_object().unwrap() {
+    for (k, v) in source.as_object().expect("a PV source object") {
         spec[k] = v.clone();
     }
     let pvs: Api<PersistentVolume> = Api::all(api.admin.clone());
     pvs.create(
         &PostParams::default(),
-        &serde_json::from_value(json!({"metadata": {"name": pv}, "spec": spec})).unwrap(),
+        &serde_json::from_value(json!({"metadata": {"name": pv}, "spec": spec})).expect("PV"),
     )
     .await
     .expect("creating the PV");

@@ -47,6 +47,9 @@ impl FileProjection {
 /// Relative path → file.
 pub type Payload = BTreeMap<String, FileProjection>;
 
+/// What runs on a new version's directory before it is published (fsGroup ownership).
+pub type SetPerms<'a> = &'a dyn Fn(&Path) -> io::Result<()>;
+
 /// Checks one payload path as upstream does: not empty, relative, at most 4096 characters,
 /// no `..` element, no element longer than 255, not starting with `..`.
 pub fn validate_path(target: &str) -> Result<(), String> {
@@ -186,7 +189,7 @@ fn read_current(dir: &Path) -> io::Result<Option<Current>> {
 pub fn write(
     target_dir: &Path,
     payload: &Payload,
-    set_perms: Option<&dyn Fn(&Path) -> io::Result<()>>,
+    set_perms: Option<SetPerms<'_>>,
 ) -> io::Result<bool> {
     let payload = validate_payload(payload).map_err(io::Error::other)?;
     let data_dir = target_dir.join(DATA_DIR_NAME);

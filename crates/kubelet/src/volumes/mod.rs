@@ -429,7 +429,7 @@ impl VolumeManager {
             let perms_dir = d.clone();
             let set_perms =
                 move |_: &Path| ownership::set_volume_ownership(&perms_dir, fs_group, None, true);
-            let perms: Option<&dyn Fn(&Path) -> std::io::Result<()>> = if fs_group.is_some() {
+            let perms: Option<atomic_writer::SetPerms<'_>> = if fs_group.is_some() {
                 Some(&set_perms)
             } else {
                 None

@@ -92,10 +92,7 @@ pub fn is_mount_point(path: &Path) -> io::Result<bool> {
 
 /// The mount table entry of `path`, the last one if it is mounted over several times.
 pub fn mount_at(path: &Path) -> io::Result<Option<MountEntry>> {
-    Ok(mount_table()?
-        .into_iter()
-        .filter(|m| m.mount_point == path)
-        .last())
+    Ok(mount_table()?.into_iter().rfind(|m| m.mount_point == path))
 }
 
 /// Mounts a tmpfs on `dir`, with `size=<bytes>` when a size is given (otherwise the

@@ -95,7 +95,7 @@ mod tests {
         PersistentVolumeClaim {
             metadata: ObjectMeta {
                 uid: Some("claim-uid".into()),
-                deletion_timestamp: deleting.then(|| Time(jiff::Timestamp::UNIX_EPOCH)),
+                deletion_timestamp: deleting.then_some(Time(jiff::Timestamp::UNIX_EPOCH)),
                 finalizers: finalizer.then(|| vec![PVC_PROTECTION_FINALIZER.to_string()]),
                 ..Default::default()
             },
