@@ -18,3 +18,4 @@ pub mod oci;
 pub mod pause;
 pub mod pod;
 pub mod probes;
+pub mod volumes;

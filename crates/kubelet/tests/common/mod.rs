@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod cluster;
+pub mod apiserver_vol;
 pub mod images;
 pub mod registry;
 pub mod runtime;
