@@ -40,6 +40,8 @@ pub struct Config {
     pub runtime_endpoint: Option<String>,
     /// How often the runtime is listed to notice container changes.
     pub relist_period: Duration,
+    /// How often configMap, secret, downwardAPI and projected volumes are brought up to date.
+    pub volume_refresh_period: Duration,
 }
 
 impl Config {
@@ -63,6 +65,7 @@ impl Config {
             cni_bin_dir: "/usr/lib/cni".into(),
             runtime_endpoint: None,
             relist_period: Duration::from_millis(100),
+            volume_refresh_period: Duration::from_secs(10),
         }
     }
 
@@ -206,6 +209,11 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Kubelet
         cri.clone(),
         Arc::new(move |uid: &str| probe_workers.notify(uid)),
     ));
+    let volumes = Arc::new(crate::volumes::VolumeManager::new(
+        client.clone(),
+        pods_dir.clone(),
+        cfg.node.name.clone(),
+    ));
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         runtime: Runtime::new(cri.clone()),
@@ -225,10 +233,22 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Kubelet
         recorder,
         images,
         probes,
+        volumes: volumes.clone(),
         node_allocatable: RwLock::new(allocatable),
     });
     let synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let running_pods = {
+        let ctx = ctx.clone();
+        Arc::new(move || {
+            ctx.pods
+                .read()
+                .values()
+                .map(|p| (**p).clone())
+                .collect::<Vec<Pod>>()
+        })
+    };
     let tasks = vec![
+        volumes.spawn_refresher(running_pods, cfg.volume_refresh_period),
         tokio::spawn(watch_pods(ctx.clone(), workers.clone(), synced.clone())),
         tokio::spawn(relist(
             ctx.clone(),

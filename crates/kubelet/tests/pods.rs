@@ -508,3 +508,81 @@ async fn a_kubelet_restart_adopts_running_containers() {
     .await;
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn volumes_share_an_empty_dir_and_a_config_map_update_reaches_the_pod() {
+    if !common::prerequisites() {
+        return;
+    }
+    let c = Cluster::start().await;
+    let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(c.admin.clone(), "default");
+    let cm = serde_json::from_value(
+        serde_json::json!({"metadata": {"name": "site"}, "data": {"index.html": "v1"}}),
+    )
+    .unwrap();
+    cms.create(&PostParams::default(), &cm)
+        .await
+        .expect("configmap");
+    let mut writer = busybox(
+        "writer",
+        "echo shared-by-writer > /data/note; exec sleep 3600",
+    );
+    writer["volumeMounts"] = serde_json::json!([{"name": "scratch", "mountPath": "/data"}]);
+    let mut server = busybox("server", "exec httpd -f -p 8080 -h /srv");
+    server["volumeMounts"] = serde_json::json!([
+        {"name": "scratch", "mountPath": "/srv/scratch"},
+        {"name": "site", "mountPath": "/srv/site"},
+    ]);
+    let spec = serde_json::json!({
+        "containers": [writer, server],
+        "volumes": [{"name": "scratch", "emptyDir": {}}, {"name": "site", "configMap": {"name": "site"}}],
+        "terminationGracePeriodSeconds": 0,
+    });
+    c.pods("default")
+        .create(&PostParams::default(), &pod("vols", &c.node, spec))
+        .await
+        .expect("create");
+    let p = running_pod(&c, "vols").await;
+    let ip = p.status.unwrap().pod_ip.unwrap();
+    let note = c
+        .wait(
+            "the writer's file served by the other container",
+            Duration::from_secs(10),
+            || {
+                let ip = ip.clone();
+                async move {
+                    let body = http_get(&ip, 8080, "/scratch/note").await;
+                    body.contains("shared-by-writer").then_some(body)
+                }
+            },
+        )
+        .await;
+    assert!(note.starts_with("HTTP/1.1 200"), "{note}");
+    assert!(http_get(&ip, 8080, "/site/index.html")
+        .await
+        .ends_with("v1"));
+    let patch = serde_json::json!({"data": {"index.html": "v2"}});
+    cms.patch(
+        "site",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await
+    .expect("update");
+    c.wait(
+        "the configMap update inside the pod",
+        Duration::from_secs(15),
+        || {
+            let ip = ip.clone();
+            async move {
+                http_get(&ip, 8080, "/site/index.html")
+                    .await
+                    .ends_with("v2")
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    c.stop().await;
+}

@@ -43,6 +43,7 @@ pub struct Ctx {
     pub recorder: Arc<Recorder>,
     pub images: crate::images::ImageManager,
     pub probes: Arc<crate::probes::ProbeManager>,
+    pub volumes: Arc<crate::volumes::VolumeManager>,
     pub node_allocatable: RwLock<BTreeMap<String, String>>,
 }
 
@@ -104,6 +105,8 @@ pub struct Worker {
     sandbox_backoff: Duration,
     /// The pod was finally deleted from the API by this worker.
     deleted: bool,
+    /// The pod's volumes were set up (the refresher keeps them current after that).
+    volumes_ready: bool,
 }
 
 /// How a sync ended.
@@ -126,6 +129,7 @@ impl Worker {
             sandbox_retry: None,
             sandbox_backoff: Duration::from_millis(500),
             deleted: false,
+            volumes_ready: false,
         }
     }
 
@@ -210,19 +214,18 @@ impl Worker {
             return;
         };
         let run = crate::probes::run_handler(&self.ctx.runtime.cri, pod, spec, id, handler, pod_ip);
-        match tokio::time::timeout(Duration::from_secs(grace.max(0) as u64), run).await {
-            Ok(Err(message)) => {
-                self.ctx
-                    .recorder
-                    .record(
-                        &container_reference(pod, name),
-                        true,
-                        "FailedPreStopHook",
-                        message,
-                    )
-                    .await
-            }
-            Ok(Ok(())) | Err(_) => {}
+        if let Ok(Err(message)) =
+            tokio::time::timeout(Duration::from_secs(grace.max(0) as u64), run).await
+        {
+            self.ctx
+                .recorder
+                .record(
+                    &container_reference(pod, name),
+                    true,
+                    "FailedPreStopHook",
+                    message,
+                )
+                .await
         }
     }
 
@@ -253,6 +256,16 @@ impl Worker {
         }
         if let Err(e) = cgroups::create(&cgroup) {
             tracing::warn!(%cgroup, error = %e, "creating the pod cgroup");
+        }
+        if !self.volumes_ready {
+            match self.ctx.volumes.setup(pod).await {
+                Ok(()) => self.volumes_ready = true,
+                Err(e) => {
+                    self.event(pod, true, e.reason(), e.to_string(), None).await;
+                    self.publish_status(pod, &runtime, false).await;
+                    return Ok(Next::Wait(Some(Duration::from_secs(2))));
+                }
+            }
         }
         let probes = self.probes();
         let hashes: HashMap<String, String> = plan::spec_containers(pod)
@@ -433,7 +446,19 @@ impl Worker {
             );
             return false;
         }
-        let mut mounts = Vec::new();
+        let env_map: BTreeMap<String, String> = env.iter().cloned().collect();
+        let mut mounts = match self.ctx.volumes.container_mounts(pod, &c, &env_map) {
+            Ok(m) => m,
+            Err(e) => {
+                self.event(pod, true, "Failed", format!("Error: {e}"), fp.clone())
+                    .await;
+                self.waiting.insert(
+                    c.name.clone(),
+                    ("CreateContainerConfigError".into(), e.to_string()),
+                );
+                return false;
+            }
+        };
         match self.termination_message_file(pod, &c, s.restart_count) {
             Ok(m) => mounts.push(m),
             Err(e) => tracing::warn!(error = %e, "termination message file"),
@@ -860,6 +885,9 @@ impl Worker {
     /// The pod is gone from the API: remove what is left of it on the node.
     async fn cleanup(&mut self, _pod: Option<&Pod>) -> Result<(), crate::cri::CriError> {
         self.ctx.probes.remove_pod(&self.uid);
+        if let Err(e) = self.ctx.volumes.teardown(&self.uid).await {
+            tracing::warn!(uid = %self.uid, error = %e, "tearing down a pod's volumes");
+        }
         let runtime = self.ctx.runtime.observe(&self.uid).await?;
         for c in &runtime.containers {
             if matches!(c.state, State::Running | State::Created | State::Unknown) {

@@ -23,6 +23,7 @@ pub struct Cluster {
     pub node: String,
     pub pod_cidr: String,
     pub dir: tempfile::TempDir,
+    _api: super::apiserver_vol::VolApi,
 }
 
 /// A user for `name` in `groups` (plus system:authenticated).
@@ -49,28 +50,11 @@ impl Cluster {
             .prefix("rkk")
             .tempdir_in("/tmp")
             .expect("tempdir");
-        let store: Arc<dyn rkube_store::Store> = Arc::new(
-            rkube_store::embedded::EmbeddedStore::open(&dir.path().join("store"))
-                .await
-                .expect("store"),
-        );
-        let server = rkube_apiserver::ApiServer::new(
-            store,
-            rkube_apiserver::Config::default(),
-            rkube_apiserver::Security {
-                admission: rkube_apiserver::admission::Admission::default_plugins(),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("API server");
-        let admin = server.client(user("test-admin", &["system:masters"]));
-        // pods need their service account (the ServiceAccount controller's job)
-        let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> =
-            Api::namespaced(admin.clone(), "default");
-        let sa = serde_json::from_value(serde_json::json!({"metadata": {"name": "default"}}))
-            .expect("sa");
-        let _ = sas.create(&Default::default(), &sa).await;
+        // the API server with service-account tokens, and the namespace's default service
+        // account and kube-root-ca.crt, which every pod's kube-api-access volume needs
+        let api = super::apiserver_vol::VolApi::start().await;
+        api.namespace("default").await;
+        let (server, admin) = (api.server.clone(), api.admin.clone());
         let n = (std::process::id() % 100) * 20 + NEXT.fetch_add(1, Ordering::SeqCst) % 20;
         let node = format!("kt{n}");
         let pod_cidr = format!("10.{}.{}.0/24", 200 + n / 250, n % 250);
@@ -78,6 +62,7 @@ impl Cluster {
         let mut config = Config::new(&node, vec!["127.0.0.1".parse().expect("ip")], dir.path());
         config.cni_bridge = format!("rkb{n}");
         config.cgroup_root = format!("/rkube-test/{node}");
+        config.volume_refresh_period = Duration::from_secs(1);
         let kubelet_client = server.client(user(&format!("system:node:{node}"), &["system:nodes"]));
         // the node gets its podCIDR as soon as it registers (the node-ipam controller's job)
         let admin2 = admin.clone();
@@ -116,6 +101,7 @@ impl Cluster {
             node,
             pod_cidr,
             dir,
+            _api: api,
         };
         // ready once the network is (the conflist is written and containerd has read it)
         c.wait("node Ready", Duration::from_secs(30), || async {

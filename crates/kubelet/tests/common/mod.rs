@@ -5,8 +5,8 @@
 #![allow(dead_code)]
 
 pub mod api;
-pub mod cluster;
 pub mod apiserver_vol;
+pub mod cluster;
 pub mod images;
 pub mod registry;
 pub mod runtime;
