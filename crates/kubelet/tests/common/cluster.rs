@@ -215,31 +215,84 @@ impl Cluster {
 }
 
 impl Drop for Cluster {
+    /// A failed test still removes everything: its pods' sandboxes (through a fresh CRI
+    /// connection: the test's runtime may be unwinding), containerd, the processes left in
+    /// the node's cgroups, the mounts under its directory, the bridge and the cgroups.
     fn drop(&mut self) {
-        // a failed test still stops containerd (pods it leaves are killed with it below)
-        if let Some(k) = self.kubelet.take() {
-            let ctx = k.ctx.clone();
-            let node = self.node.clone();
-            let bridge = self.config.cni_bridge.clone();
-            let root = self.config.cgroup_root.clone();
-            let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Runtime::new() {
-                    rt.block_on(async move {
-                        if let Ok((sbs, _)) = ctx.runtime.list_all(&node).await {
-                            for sb in sbs {
-                                let _ = ctx.runtime.stop_sandbox(&sb.id).await;
-                                let _ = ctx.runtime.remove_sandbox(&sb.id).await;
+        let Some(k) = self.kubelet.take() else {
+            return;
+        };
+        let socket = rkube_kubelet::containerd::Layout::new(&self.config.agent_dir).endpoint();
+        let bridge = self.config.cni_bridge.clone();
+        let root = self.config.cgroup_root.clone();
+        let dir = self.dir.path().to_path_buf();
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Runtime::new() {
+                rt.block_on(async move {
+                    if let Ok(cri) = rkube_kubelet::cri::Cri::connect(&socket).await {
+                        let runtime = rkube_kubelet::pod::ops::Runtime::new(cri);
+                        let mut client = runtime.cri.runtime.clone();
+                        if let Ok(list) = client
+                            .list_pod_sandbox(k8s_cri::v1::ListPodSandboxRequest { filter: None })
+                            .await
+                        {
+                            for sb in list.into_inner().items {
+                                let _ = runtime.stop_sandbox(&sb.id).await;
+                                let _ = runtime.remove_sandbox(&sb.id).await;
                             }
                         }
-                        k.shutdown().await;
-                    });
+                    }
+                    k.shutdown().await;
+                });
+            }
+            force_cleanup(&dir, &bridge, &root);
+        })
+        .join();
+    }
+}
+
+/// Kills what is left in the node's cgroups, unmounts everything below `dir`, and removes
+/// the bridge and the cgroups.
+pub fn force_cleanup(dir: &std::path::Path, bridge: &str, cgroup_root: &str) {
+    for d in rkube_kubelet::cgroups::hierarchy_dirs(cgroup_root) {
+        for entry in walk(&d) {
+            if let Ok(procs) = std::fs::read_to_string(entry.join("cgroup.procs")) {
+                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
-                let _ = std::process::Command::new("ip")
-                    .args(["link", "del", &bridge])
-                    .output();
-                let _ = rkube_kubelet::cgroups::remove(&root);
-            })
-            .join();
+            }
         }
     }
+    let prefix = format!("{}/", dir.display());
+    let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| m.starts_with(&prefix))
+        .collect();
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in mounts {
+        let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+    }
+    let _ = std::process::Command::new("ip")
+        .args(["link", "del", bridge])
+        .output();
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = rkube_kubelet::cgroups::remove(cgroup_root);
+}
+
+/// The directory and every directory below it.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.extend(walk(&e.path()));
+            }
+        }
+    }
+    out
 }
