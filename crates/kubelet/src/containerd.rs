@@ -126,6 +126,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   # it to the runtime's own value instead of failing every sandbox.
   restrict_oom_score_adj = true
   enable_selinux = false
+  # pods' network namespaces live under this node's state dir, not the machine's /run/netns
+  netns_mounts_under_state_dir = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   [plugins."io.containerd.grpc.v1.cri".containerd]
@@ -383,6 +385,7 @@ mod tests {
             r#"path = "/data/agent/containerd/opt""#,
             r#"sandbox_image = "localhost/rkube/pause:1""#,
             "restrict_oom_score_adj = true",
+            "netns_mounts_under_state_dir = true",
             "SystemdCgroup = false",
             r#"bin_dir = "/usr/lib/cni""#,
             r#"conf_dir = "/data/agent/cni/net.d""#,
