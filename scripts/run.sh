@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The main job: installs what is needed (scripts/setup.sh), builds rkube, starts a single-node
-# control plane (`rkube server`: the embedded store, the API server over HTTPS and the
-# controllers) on 127.0.0.1, applies
-# the sample app (examples/sample-app.yaml) with kubectl, shows it, and keeps serving until
-# Ctrl-C. Settings: RKUBE_DATA_DIR (default /var/lib/rkube), RKUBE_PORT (default 6443).
-# Until the scheduler and kubelet land, the sample's pods are not created or run.
+# cluster (`rkube server`: the embedded store, the API server over HTTPS, the scheduler, the
+# controllers and the local node's kubelet with its own containerd) on 127.0.0.1, loads a
+# busybox image built from Debian's busybox-static (no registry is reachable), applies the
+# sample app (examples/sample-app.yaml) with kubectl, waits until its pods run, shows it, and
+# keeps serving until Ctrl-C. Settings: RKUBE_DATA_DIR (default /var/lib/rkube), RKUBE_PORT
+# (default 6443). The Service gets no ClusterIP until service networking lands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,10 +31,21 @@ for _ in $(seq 1 300); do
 done
 [ -s "$KUBECONFIG_FILE" ] || { echo "run.sh: rkube server did not become ready" >&2; exit 1; }
 
+# The sample's image, imported into the node's containerd.
+IMAGE_TAR="$(mktemp --suffix .tar)"
+bash scripts/busybox-image.sh "$IMAGE_TAR" 1.36
+for _ in $(seq 1 100); do
+  "$BIN" image import --data-dir "$DATA" --base-name docker.io/library/busybox "$IMAGE_TAR" && break
+  sleep 0.2
+done
+rm -f "$IMAGE_TAR"
+
 if command -v kubectl >/dev/null; then
   export KUBECONFIG="$KUBECONFIG_FILE"
+  kubectl wait --for=condition=Ready node --all --timeout=60s
   kubectl apply -f examples/sample-app.yaml
-  kubectl get all,configmaps -n sample
+  kubectl wait -n sample --for=condition=Available deployment/web --timeout=120s
+  kubectl get all,configmaps -n sample -o wide
 else
   echo "run.sh: kubectl not found; the API is at https://127.0.0.1:$PORT (kubeconfig $KUBECONFIG_FILE)"
 fi
