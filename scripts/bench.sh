@@ -15,5 +15,6 @@ case "$which" in
   store) exec "$CARGO_TARGET_DIR/release/store-bench" "$@" ;;
   api) exec "$CARGO_TARGET_DIR/release/api-bench" "$@" ;;
   scheduler) exec "$CARGO_TARGET_DIR/release/scheduler-bench" "$@" ;;
-  *) echo "usage: scripts/bench.sh store|api|scheduler [flags]" >&2; exit 2 ;;
+  pod-startup) exec "$CARGO_TARGET_DIR/release/pod-startup-bench" "$@" ;;
+  *) echo "usage: scripts/bench.sh store|api|scheduler|pod-startup [flags]" >&2; exit 2 ;;
 esac
