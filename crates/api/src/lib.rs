@@ -1,6 +1,8 @@
 //! rkube's API model: what the API server knows about resources, without any I/O.
 //!
 //! - [`catalogue`]: every served resource with its scope, names, verbs and subresources;
+//! - [`convert`]: conversion between the served versions of one resource (core and
+//!   events.k8s.io Events, autoscaling v1 and v2 HorizontalPodAutoscalers);
 //! - [`field_error`]: validation errors with upstream's field paths and messages;
 //! - [`selector`]: label and field selectors;
 //! - [`scheduling`]: node selectors, node affinity and taint tolerations (shared predicates);
@@ -16,6 +18,7 @@
 mod aggregate;
 pub mod apply;
 pub mod catalogue;
+pub mod convert;
 pub mod defaults;
 pub mod field_error;
 pub mod go_quote;

@@ -1,112 +1,50 @@
 //! Conversion between served versions that share storage: core/v1 and events.k8s.io/v1
-//! events, autoscaling/v2 and autoscaling/v1 HorizontalPodAutoscalers.
+//! events, autoscaling/v2 and autoscaling/v1 HorizontalPodAutoscalers (the mapping is
+//! `rkube_api::convert`).
 //!
-//! Objects are stored in the version they were written in; a read through another version
-//! converts them field by field, as upstream's conversion functions map them.
+//! Events are stored in the core/v1 form whichever API wrote them ([`storage_form`] on every
+//! write); HorizontalPodAutoscalers in the version written. Every read converts to the
+//! version of the request ([`to_version`]), and so does every update and patch of an event
+//! before it changes the stored object ([`for_change`]), so a change is always made to, and
+//! validated on, the request's form.
+
+use std::borrow::Cow;
 
 use rkube_api::ResourceInfo;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use crate::status::{ApiError, ApiResult};
 
 /// Converts a stored object to the version `res` serves.
-pub fn to_version(res: &ResourceInfo, mut obj: Value) -> ApiResult<Value> {
-    let want = res.api_version();
-    let have = obj
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    if have == want || have.is_empty() {
-        return Ok(obj);
-    }
-    let map = obj
-        .as_object_mut()
-        .ok_or_else(|| ApiError::internal("stored object is not a JSON object"))?;
-    match (have.as_str(), want.as_str()) {
-        ("v1", "events.k8s.io/v1") => rename(map, CORE_TO_EVENTS),
-        ("events.k8s.io/v1", "v1") => rename(map, &swap(CORE_TO_EVENTS)),
-        ("autoscaling/v2", "autoscaling/v1") => hpa_v2_to_v1(map),
-        ("autoscaling/v1", "autoscaling/v2") => hpa_v1_to_v2(map),
-        _ => {
-            return Err(ApiError::internal(format!(
-                "no conversion from {have} to {want} for {}",
-                res.kind
-            )))
-        }
-    }
-    map.insert("apiVersion".into(), json!(want));
-    Ok(obj)
+pub fn to_version(res: &ResourceInfo, obj: Value) -> ApiResult<Value> {
+    rkube_api::convert::to_version(res.kind, &res.api_version(), obj)
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
-/// core/v1 Event field → events.k8s.io/v1 Event field.
-const CORE_TO_EVENTS: &[(&str, &str)] = &[
-    ("involvedObject", "regarding"),
-    ("message", "note"),
-    ("reportingComponent", "reportingController"),
-    ("source", "deprecatedSource"),
-    ("firstTimestamp", "deprecatedFirstTimestamp"),
-    ("lastTimestamp", "deprecatedLastTimestamp"),
-    ("count", "deprecatedCount"),
-];
-
-fn swap(pairs: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
-    pairs.iter().map(|(a, b)| (*b, *a)).collect()
-}
-
-fn rename(map: &mut Map<String, Value>, pairs: &[(&str, &str)]) {
-    for (from, to) in pairs {
-        if let Some(v) = map.remove(*from) {
-            map.insert((*to).to_string(), v);
-        }
+/// The stored object an update, patch or apply through `res` changes: in `res`'s version for
+/// kinds stored in one form (events), whose conversion loses nothing. HorizontalPodAutoscalers
+/// are changed in the version stored: autoscaling/v1 cannot carry v2's metrics (upstream keeps
+/// them in annotations, rkube does not), so a change through the other version must not
+/// silently drop them.
+pub fn for_change(res: &ResourceInfo, stored: Value) -> ApiResult<Value> {
+    if rkube_api::convert::storage_version(res.group, res.kind).is_some() {
+        to_version(res, stored)
+    } else {
+        Ok(stored)
     }
 }
 
-fn hpa_v2_to_v1(map: &mut Map<String, Value>) {
-    if let Some(spec) = map.get_mut("spec").and_then(Value::as_object_mut) {
-        let cpu = spec.remove("metrics").and_then(|m| {
-            m.as_array()?.iter().find_map(|metric| {
-                let r = metric.get("resource")?;
-                (r.get("name")? == "cpu")
-                    .then(|| r.pointer("/target/averageUtilization").cloned())?
-            })
-        });
-        spec.remove("behavior");
-        if let Some(cpu) = cpu {
-            spec.insert("targetCPUUtilizationPercentage".into(), cpu);
-        }
-    }
-    if let Some(status) = map.get_mut("status").and_then(Value::as_object_mut) {
-        let cpu = status.remove("currentMetrics").and_then(|m| {
-            m.as_array()?.iter().find_map(|metric| {
-                let r = metric.get("resource")?;
-                (r.get("name")? == "cpu")
-                    .then(|| r.pointer("/current/averageUtilization").cloned())?
-            })
-        });
-        status.remove("conditions");
-        if let Some(cpu) = cpu {
-            status.insert("currentCPUUtilizationPercentage".into(), cpu);
-        }
-    }
+/// Converts an object of `res`'s version to the form the store keeps.
+pub fn to_storage(res: &ResourceInfo, obj: Value) -> ApiResult<Value> {
+    rkube_api::convert::to_storage(res.group, res.kind, obj)
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
-fn hpa_v1_to_v2(map: &mut Map<String, Value>) {
-    if let Some(spec) = map.get_mut("spec").and_then(Value::as_object_mut) {
-        if let Some(cpu) = spec.remove("targetCPUUtilizationPercentage") {
-            spec.insert(
-                "metrics".into(),
-                json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": cpu}}}]),
-            );
-        }
-    }
-    if let Some(status) = map.get_mut("status").and_then(Value::as_object_mut) {
-        if let Some(cpu) = status.remove("currentCPUUtilizationPercentage") {
-            status.insert(
-                "currentMetrics".into(),
-                json!([{"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": cpu}}}]),
-            );
-        }
+/// The form of `obj` (of `res`'s version) the store keeps, borrowed when it is already that.
+pub fn storage_form<'a>(res: &ResourceInfo, obj: &'a Value) -> ApiResult<Cow<'a, Value>> {
+    match rkube_api::convert::storage_version(res.group, res.kind) {
+        Some(v) if v != res.api_version() => Ok(Cow::Owned(to_storage(res, obj.clone())?)),
+        _ => Ok(Cow::Borrowed(obj)),
     }
 }
 
@@ -114,31 +52,19 @@ fn hpa_v1_to_v2(map: &mut Map<String, Value>) {
 mod tests {
     use super::*;
     use rkube_api::catalogue::find;
+    use serde_json::json;
 
     #[test]
-    fn core_events_read_as_events_k8s_io() {
-        let res = find("events.k8s.io", "v1", "events").expect("events");
-        let core = json!({"apiVersion": "v1", "kind": "Event", "involvedObject": {"name": "p"}, "message": "hi", "count": 2});
-        let e = to_version(res, core).expect("convert");
-        assert_eq!(e["apiVersion"], "events.k8s.io/v1");
-        assert_eq!(e["regarding"]["name"], "p");
-        assert_eq!(e["note"], "hi");
-        assert_eq!(e["deprecatedCount"], 2);
-        let back = to_version(find("", "v1", "events").expect("events"), e).expect("back");
-        assert_eq!(back["message"], "hi");
-    }
-
-    #[test]
-    fn hpa_cpu_target_round_trips() {
-        let v1 = find("autoscaling", "v1", "horizontalpodautoscalers").expect("hpa v1");
-        let v2 = find("autoscaling", "v2", "horizontalpodautoscalers").expect("hpa v2");
-        let o = json!({"apiVersion": "autoscaling/v1", "spec": {"maxReplicas": 3, "targetCPUUtilizationPercentage": 50}});
-        let two = to_version(v2, o).expect("to v2");
-        assert_eq!(
-            two["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
-            50
-        );
-        let one = to_version(v1, two).expect("to v1");
-        assert_eq!(one["spec"]["targetCPUUtilizationPercentage"], 50);
+    fn events_k8s_io_events_are_stored_in_the_core_form_and_read_back() {
+        let events = find("events.k8s.io", "v1", "events").expect("events");
+        let core = find("", "v1", "events").expect("events");
+        let e = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "regarding": {"name": "p"}, "note": "hi", "deprecatedCount": 2});
+        let stored = to_storage(events, e.clone()).expect("store");
+        assert_eq!(stored["apiVersion"], "v1");
+        assert_eq!(stored["involvedObject"]["name"], "p");
+        assert_eq!(stored["message"], "hi");
+        assert_eq!(to_version(core, stored.clone()).expect("core"), stored);
+        assert_eq!(to_version(events, stored).expect("events"), e);
     }
 }

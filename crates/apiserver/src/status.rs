@@ -95,15 +95,16 @@ impl ApiError {
         } else {
             format!("{}.{}", res.kind, res.group)
         };
-        let list = match errors {
-            [one] => one.to_string(),
-            many => format!(
-                "[{}]",
-                many.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+        // Upstream's aggregate lists a repeated error once (the causes keep every one).
+        let mut seen = std::collections::HashSet::new();
+        let lines: Vec<String> = errors
+            .iter()
+            .map(ToString::to_string)
+            .filter(|l| seen.insert(l.clone()))
+            .collect();
+        let list = match lines.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
         };
         let message = format!("{kind_name} \"{name}\" is invalid: {list}");
         let mut e = ApiError::new(422, "Invalid", message);
@@ -317,5 +318,16 @@ mod tests {
         );
         assert_eq!(s["details"]["causes"][1]["field"], "metadata.name");
         assert_eq!(s["details"]["causes"][0]["reason"], "FieldValueRequired");
+    }
+
+    #[test]
+    fn a_repeated_error_is_listed_once_and_kept_as_a_cause() {
+        let twice = FieldError::invalid(&FieldPath::new("reason"), "b", "field is immutable");
+        let s = ApiError::invalid(pods(), "A", &[twice.clone(), twice]).to_status();
+        assert_eq!(
+            s["message"],
+            "Pod \"A\" is invalid: reason: Invalid value: \"b\": field is immutable"
+        );
+        assert_eq!(s["details"]["causes"].as_array().map(Vec::len), Some(2));
     }
 }

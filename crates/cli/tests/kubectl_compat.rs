@@ -287,6 +287,7 @@ fn script(k: &Kubectl<'_>) {
     );
     let described = k.ok(&["describe", "pod", "solo"]);
     assert!(described.contains("busybox:1.36"), "{described}");
+    events_script(k);
 
     let out = k.ok(&[
         "patch",
@@ -415,6 +416,100 @@ fn script(k: &Kubectl<'_>) {
         .ok(&["get", "deployments", "-o", "name"])
         .trim()
         .is_empty());
+}
+
+/// An event written through events.k8s.io/v1, as the controllers write theirs, shows through
+/// core v1 (`kubectl get events`, `kubectl describe`) and through both `kubectl events` and
+/// `kubectl get events.v1.events.k8s.io`.
+fn events_script(k: &Kubectl<'_>) {
+    let ns = k.namespace.clone();
+    let uid = k.ok(&["get", "pod", "solo", "-o", "jsonpath={.metadata.uid}"]);
+    let event = format!(
+        r#"apiVersion: events.k8s.io/v1
+kind: Event
+metadata:
+  name: solo.compat
+  namespace: {ns}
+eventTime: "2025-01-01T00:00:00.000000Z"
+reportingController: compat-controller
+reportingInstance: compat-controller-1
+action: Check
+reason: CompatChecked
+type: Normal
+note: checked through events.k8s.io
+regarding:
+  apiVersion: v1
+  kind: Pod
+  namespace: {ns}
+  name: solo
+  uid: {uid}
+"#,
+        uid = uid.trim()
+    );
+    let out = k.ok_with(&["create", "-f", "-"], &[], Some(&event));
+    assert!(
+        out.contains("event.events.k8s.io/solo.compat created"),
+        "{out}"
+    );
+    let row = |out: &str| {
+        out.lines().any(|l| {
+            l.contains("CompatChecked")
+                && l.contains("pod/solo")
+                && l.contains("checked through events.k8s.io")
+        })
+    };
+    let header = |out: &str| {
+        out.lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    };
+    for args in [
+        &["get", "events"][..],
+        &["get", "events.v1.events.k8s.io"],
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=solo",
+        ],
+        &[
+            "get",
+            "events.events.k8s.io",
+            "--field-selector",
+            "regarding.name=solo",
+        ],
+    ] {
+        let out = k.ok(args);
+        assert!(header(&out) && row(&out), "kubectl {args:?}:\n{out}");
+    }
+    let message = k.ok(&[
+        "get",
+        "event",
+        "solo.compat",
+        "-o",
+        "jsonpath={.message}/{.involvedObject.name}/{.reportingComponent}",
+    ]);
+    assert_eq!(
+        message.trim(),
+        "checked through events.k8s.io/solo/compat-controller"
+    );
+    let described = k.ok(&["describe", "pod", "solo"]);
+    assert!(
+        described.lines().any(|l| l.contains("CompatChecked")
+            && l.contains("compat-controller")
+            && l.contains("checked through events.k8s.io")),
+        "describe pod solo shows no event:\n{described}"
+    );
+    let out = k.ok(&["events", "--for", "pod/solo"]);
+    assert!(
+        out.lines().any(|l| l.contains("CompatChecked")
+            && l.contains("Pod/solo")
+            && l.contains("checked through events.k8s.io")),
+        "kubectl events:\n{out}"
+    );
 }
 
 fn watch_sees_a_new_pod(k: &Kubectl<'_>) {

@@ -680,28 +680,11 @@ fn node(c: &Ctx<'_>) -> Vec<Value> {
 
 /// An events.k8s.io/v1 event in core/v1 field names, as the shared internal type sees it.
 fn core_event(e: &Value) -> Value {
-    let field = |k: &str| e.get(k).cloned().unwrap_or(Value::Null);
-    let mut out = json!({
-        "metadata": field("metadata"),
-        "involvedObject": field("regarding"),
-        "reason": field("reason"),
-        "message": field("note"),
-        "type": field("type"),
-        "firstTimestamp": field("deprecatedFirstTimestamp"),
-        "lastTimestamp": field("deprecatedLastTimestamp"),
-        "count": field("deprecatedCount"),
-        "source": field("deprecatedSource"),
-        "eventTime": field("eventTime"),
-        "reportingComponent": field("reportingController"),
-        "reportingInstance": field("reportingInstance"),
-    });
-    if let Some(series) = e.get("series").filter(|s| s.is_object()) {
-        out["series"] = json!({
-            "count": series.get("count").cloned().unwrap_or(Value::Null),
-            "lastObservedTime": series.get("lastObservedTime").cloned().unwrap_or(Value::Null),
-        });
+    let mut e = e.clone();
+    if let Some(m) = e.as_object_mut() {
+        m.insert("apiVersion".into(), json!("events.k8s.io/v1"));
     }
-    out
+    crate::convert::to_version("Event", "v1", e.clone()).unwrap_or(e)
 }
 
 fn event(c: &Ctx<'_>, e: &Value) -> Vec<Value> {

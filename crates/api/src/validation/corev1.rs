@@ -5,13 +5,12 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Event, Namespace, Pod, PodTemplate, ReplicationController, Secret, ServiceAccount,
+    ConfigMap, Namespace, Pod, PodTemplate, ReplicationController, Secret, ServiceAccount,
 };
 
 use super::meta::{immutable, json, non_negative, validate_kube_finalizers};
 use super::names::{
-    is_config_map_key, is_dns1123_subdomain, is_qualified_name, name_is_dns_label,
-    name_is_dns_subdomain,
+    is_config_map_key, is_qualified_name, name_is_dns_label, name_is_dns_subdomain,
 };
 use super::pod::{validate_pod_only, validate_pod_spec_update, validate_pod_template_spec};
 use super::{no_create, no_update, MetaRule, Rules};
@@ -460,81 +459,6 @@ pub(crate) fn service_account_rules() -> Rules<ServiceAccount> {
     }
 }
 
-/// Core events are checked as upstream does for the `v1` API: only that the namespaces agree.
-pub(crate) fn event_rules() -> Rules<Event> {
-    Rules {
-        meta: MetaRule::Own,
-        create: |e, _| {
-            let mut errs = ErrorList::new();
-            let ns = e.metadata.namespace.clone().unwrap_or_default();
-            let ins = e.involved_object.namespace.clone().unwrap_or_default();
-            if e.event_time.is_none() {
-                let ok = if ins.is_empty() {
-                    ns.is_empty() || ns == "default"
-                } else {
-                    ns == ins
-                };
-                if !ok {
-                    errs.push(FieldError::invalid(
-                        &FieldPath::new("involvedObject").child("namespace"),
-                        ins.as_str(),
-                        "does not match event.namespace",
-                    ));
-                }
-            } else {
-                if ins.is_empty() && !ns.is_empty() && ns != "default" && ns != "kube-system" {
-                    errs.push(FieldError::invalid(
-                        &FieldPath::new("involvedObject").child("namespace"),
-                        ins.as_str(),
-                        "does not match event.namespace",
-                    ));
-                }
-                if e.reporting_component
-                    .as_deref()
-                    .unwrap_or_default()
-                    .is_empty()
-                {
-                    errs.push(FieldError::required(
-                        &FieldPath::new("reportingComponent"),
-                        "",
-                    ));
-                }
-                if e.reporting_instance
-                    .as_deref()
-                    .unwrap_or_default()
-                    .is_empty()
-                {
-                    errs.push(FieldError::required(
-                        &FieldPath::new("reportingInstance"),
-                        "",
-                    ));
-                }
-                if e.action.as_deref().unwrap_or_default().is_empty() {
-                    errs.push(FieldError::required(&FieldPath::new("action"), ""));
-                }
-                let ty = e.type_.as_deref().unwrap_or_default();
-                if ty != "Normal" && ty != "Warning" {
-                    errs.push(FieldError::invalid(
-                        &FieldPath::new("type"),
-                        "",
-                        &format!("has invalid value: {ty}"),
-                    ));
-                }
-            }
-            for m in is_dns1123_subdomain(&ns) {
-                errs.push(FieldError::invalid(
-                    &FieldPath::new("namespace"),
-                    ns.as_str(),
-                    &m,
-                ));
-            }
-            errs
-        },
-        update: no_update,
-        status: no_update,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{kinds, want};
@@ -806,26 +730,6 @@ mod tests {
         assert_eq!(
             kinds(&validate_update("", "Node", &new, &old)),
             want(vec![("spec.podCIDR", Forbidden)])
-        );
-    }
-
-    #[test]
-    fn core_events_check_namespaces_only() {
-        assert_eq!(
-            create(
-                "Event",
-                Some("d"),
-                json!({"metadata": {"name": "any:name"}, "involvedObject": {"namespace": "d"}})
-            ),
-            want(vec![])
-        );
-        assert_eq!(
-            create(
-                "Event",
-                Some("d"),
-                json!({"involvedObject": {"namespace": "e"}})
-            ),
-            want(vec![("involvedObject.namespace", Invalid)])
         );
     }
 }

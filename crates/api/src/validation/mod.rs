@@ -13,6 +13,7 @@ mod cluster;
 mod container;
 mod corev1;
 mod crd;
+mod events;
 mod meta;
 mod names;
 mod networking;
@@ -142,8 +143,6 @@ pub(crate) enum MetaRule {
     Standard(NameFn),
     /// apimachinery's plain one (no standard-finalizer check).
     Generic(NameFn),
-    /// The kind checks its own metadata.
-    Own,
 }
 
 type CreateFn<T> = fn(&T, &Cx) -> ErrorList;
@@ -203,7 +202,7 @@ fn run(group: &str, kind: &str, obj: &Value, op: Op) -> ErrorList {
         ("", "PersistentVolume") => go!(storage::pv_rules),
         ("", "ServiceAccount") => go!(corev1::service_account_rules),
         ("", "Endpoints") => go!(service::endpoints_rules),
-        ("", "Event") => go!(corev1::event_rules),
+        ("" | "events.k8s.io", "Event") => events::validate(group, obj, op),
         ("", "LimitRange") => go!(cluster::limit_range_rules),
         ("", "ResourceQuota") => go!(cluster::resource_quota_rules),
         ("apps", "Deployment") => go!(apps::deployment_rules),
@@ -223,7 +222,6 @@ fn run(group: &str, kind: &str, obj: &Value, op: Op) -> ErrorList {
         ("networking.k8s.io", "NetworkPolicy") => go!(networking::network_policy_rules),
         ("discovery.k8s.io", "EndpointSlice") => go!(networking::endpoint_slice_rules),
         ("coordination.k8s.io", "Lease") => go!(others::lease_rules),
-        ("events.k8s.io", "Event") => go!(others::events_v1_rules),
         ("scheduling.k8s.io", "PriorityClass") => go!(others::priority_class_rules),
         ("storage.k8s.io", "StorageClass") => go!(storage::storage_class_rules),
         ("storage.k8s.io", "CSIDriver") => go!(storage::csi_driver_rules),
@@ -339,7 +337,6 @@ where
                 f,
                 &meta_path,
             )),
-            MetaRule::Own => {}
         }
         errs.extend((rules.create)(&new, cx));
     };

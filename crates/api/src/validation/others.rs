@@ -3,7 +3,6 @@
 use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler as HpaV1;
 use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscaler, MetricTarget};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 
@@ -310,53 +309,6 @@ pub(crate) fn lease_rules() -> Rules<Lease> {
                         &mut errs,
                     );
                 }
-            }
-            errs
-        },
-        update: no_update,
-        status: no_update,
-    }
-}
-
-pub(crate) fn events_v1_rules() -> Rules<Event> {
-    Rules {
-        meta: MetaRule::Standard(name_is_dns_subdomain),
-        create: |e, _| {
-            let mut errs = ErrorList::new();
-            if e.event_time.is_none() {
-                errs.push(FieldError::required(&FieldPath::new("eventTime"), ""));
-            }
-            let ty = e.type_.as_deref().unwrap_or_default();
-            if ty != "Normal" && ty != "Warning" {
-                errs.push(FieldError::invalid(
-                    &FieldPath::new("type"),
-                    "",
-                    &format!("has invalid value: {ty}"),
-                ));
-            }
-            for (f, v, max) in [
-                ("reportingController", e.reporting_controller.as_deref(), 0),
-                ("reportingInstance", e.reporting_instance.as_deref(), 128),
-                ("action", e.action.as_deref(), 128),
-                ("reason", e.reason.as_deref(), 128),
-            ] {
-                let v = v.unwrap_or_default();
-                if v.is_empty() {
-                    errs.push(FieldError::required(&FieldPath::new(f), ""));
-                } else if max > 0 && v.len() > max {
-                    errs.push(FieldError::invalid(
-                        &FieldPath::new(f),
-                        "",
-                        &format!("can have at most {max} characters"),
-                    ));
-                }
-            }
-            if e.note.as_deref().is_some_and(|n| n.len() > 1024) {
-                errs.push(FieldError::invalid(
-                    &FieldPath::new("note"),
-                    "",
-                    "can have at most 1024 characters",
-                ));
             }
             errs
         },

@@ -71,13 +71,13 @@ pub(crate) async fn create_object(ctx: &Ctx, mut obj: Value, dry: bool) -> ApiRe
             }
             return Ok(candidate);
         }
+        let stored = crate::convert::storage_form(res, &candidate)?;
+        let value = ctx.server.codec.encode(&key, &stored)?;
+        drop(stored);
         let resp = ctx
             .server
             .store
-            .txn(TxnRequest::create(
-                key.clone(),
-                ctx.server.codec.encode(&key, &candidate)?,
-            ))
+            .txn(TxnRequest::create(key.clone(), value))
             .await?;
         if resp.succeeded {
             object::set_resource_version(&mut candidate, resp.header_revision);
@@ -200,6 +200,11 @@ async fn update_loop(
             Some(c) => Some((c.value.clone(), c.mod_revision)),
             None => find(ctx, &key, 0).await?,
         };
+        // The change is made to (and admitted on) the request's version of the object.
+        let current = match current {
+            Some((old, rev)) => Some((crate::convert::for_change(res, old)?, rev)),
+            None => None,
+        };
         // Leaves the loop with `$e`, unless the decision rests on the cache's copy.
         macro_rules! settle {
             ($e:expr) => {{
@@ -284,7 +289,8 @@ async fn update_loop(
         let txn = if deleting {
             TxnRequest::delete(key.clone(), rev)
         } else {
-            TxnRequest::update(key.clone(), rev, ctx.server.codec.encode(&key, &new)?)
+            let stored = crate::convert::storage_form(res, &new)?;
+            TxnRequest::update(key.clone(), rev, ctx.server.codec.encode(&key, &stored)?)
         };
         let resp = ctx.server.store.txn(txn).await?;
         let written = resp.succeeded
