@@ -42,6 +42,8 @@ pub struct Config {
     pub relist_period: Duration,
     /// How often configMap, secret, downwardAPI and projected volumes are brought up to date.
     pub volume_refresh_period: Duration,
+    /// The directory of static pod manifests (`None`: no static pods).
+    pub static_pod_path: Option<PathBuf>,
 }
 
 impl Config {
@@ -66,6 +68,7 @@ impl Config {
             runtime_endpoint: None,
             relist_period: Duration::from_millis(100),
             volume_refresh_period: Duration::from_secs(10),
+            static_pod_path: Some(data_dir.join("agent").join("pod-manifests")),
         }
     }
 
@@ -235,6 +238,7 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Kubelet
         probes,
         volumes: volumes.clone(),
         node_allocatable: RwLock::new(allocatable),
+        mirrors: RwLock::new(HashMap::new()),
     });
     let synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let running_pods = {
@@ -257,8 +261,17 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Kubelet
             cfg.relist_period,
         )),
         tokio::spawn(node_status(ctx.clone(), cfg.clone(), registered.clone())),
-        tokio::spawn(lease_loop(client, registered)),
+        tokio::spawn(lease_loop(client, registered.clone())),
     ];
+    let mut tasks = tasks;
+    if let Some(dir) = cfg.static_pod_path.clone() {
+        tasks.push(tokio::spawn(static_source(
+            ctx.clone(),
+            workers.clone(),
+            dir,
+            registered,
+        )));
+    }
     Ok(Running {
         ctx,
         tasks,
@@ -334,6 +347,12 @@ async fn watch_pods(
     while let Some(ev) = stream.next().await {
         match ev {
             Ok(watcher::Event::Apply(pod)) | Ok(watcher::Event::InitApply(pod)) => {
+                // a static pod's mirror only shows it; the kubelet runs it from its manifest
+                if let Some(hash) = mirror_hash(&pod) {
+                    ctx.mirrors.write().insert(hash.clone(), pod.status.clone());
+                    workers.notify(&hash);
+                    continue;
+                }
                 let Some(uid) = pod.metadata.uid.clone() else {
                     continue;
                 };
@@ -342,6 +361,10 @@ async fn watch_pods(
                 workers.wake(&ctx, &uid);
             }
             Ok(watcher::Event::Delete(pod)) => {
+                if let Some(hash) = mirror_hash(&pod) {
+                    ctx.mirrors.write().remove(&hash);
+                    continue;
+                }
                 let Some(uid) = pod.metadata.uid.clone() else {
                     continue;
                 };
@@ -354,9 +377,9 @@ async fn watch_pods(
                 let gone: Vec<String> = ctx
                     .pods
                     .read()
-                    .keys()
-                    .filter(|u| !listing.contains(*u))
-                    .cloned()
+                    .iter()
+                    .filter(|(u, p)| !listing.contains(*u) && !crate::static_pods::is_static(p))
+                    .map(|(u, _)| u.clone())
                     .collect();
                 for uid in gone {
                     ctx.pods.write().remove(&uid);
@@ -370,6 +393,15 @@ async fn watch_pods(
             }
         }
     }
+}
+
+/// The static pod uid a mirror pod shows.
+fn mirror_hash(pod: &Pod) -> Option<String> {
+    pod.metadata
+        .annotations
+        .as_ref()?
+        .get(crate::static_pods::MIRROR_ANNOTATION)
+        .cloned()
 }
 
 /// Lists the runtime periodically and wakes the workers of pods whose sandboxes or
@@ -498,6 +530,107 @@ async fn node_status(ctx: Arc<Ctx>, cfg: Config, registered: Node) {
                     node = n;
                 }
                 Err(e) => tracing::warn!(error = %e, "reporting node status"),
+            }
+        }
+    }
+}
+
+/// Runs the static pods of `dir`: reads the manifests every second, starts the pods that
+/// appear or change, stops those whose file went, and keeps each one's mirror pod in the API.
+async fn static_source(ctx: Arc<Ctx>, workers: Arc<Workers>, dir: PathBuf, node: Node) {
+    use crate::static_pods;
+    let _ = std::fs::create_dir_all(&dir);
+    let mut reported: HashSet<String> = HashSet::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let mut want: HashMap<String, Pod> = HashMap::new();
+        for file in static_pods::manifest_files(&dir) {
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            match static_pods::from_manifest(&file, &text, &ctx.node.node_name) {
+                Ok(p) => {
+                    let uid = p.metadata.uid.clone().unwrap_or_default();
+                    want.insert(uid, p);
+                }
+                Err(e) => {
+                    if reported.insert(format!("{e}")) {
+                        tracing::warn!(error = %e, "ignoring a static pod manifest");
+                    }
+                }
+            }
+        }
+        // pods that went or changed (a changed manifest is a new uid)
+        let gone: Vec<String> = ctx
+            .pods
+            .read()
+            .iter()
+            .filter(|(u, p)| static_pods::is_static(p) && !want.contains_key(*u))
+            .map(|(u, _)| u.clone())
+            .collect();
+        for uid in gone {
+            ctx.pods.write().remove(&uid);
+            workers.wake(&ctx, &uid);
+        }
+        for (uid, p) in &want {
+            let new = !ctx.pods.read().contains_key(uid);
+            if new {
+                ctx.pods.write().insert(uid.clone(), Arc::new(p.clone()));
+                workers.wake(&ctx, uid);
+            }
+        }
+        // mirrors: one current mirror per static pod, none for pods that went
+        let api: Api<Pod> = Api::all(ctx.client.clone());
+        let lp = kube::api::ListParams::default()
+            .fields(&format!("spec.nodeName={}", ctx.node.node_name));
+        let Ok(list) = api.list(&lp).await else {
+            continue;
+        };
+        for m in list.items.iter().filter(|m| static_pods::is_mirror(m)) {
+            let current = want.values().any(|p| {
+                p.metadata.name == m.metadata.name
+                    && p.metadata.namespace == m.metadata.namespace
+                    && static_pods::mirror_is_current(m, p)
+            });
+            if !current && m.metadata.deletion_timestamp.is_none() {
+                let ns: Api<Pod> = Api::namespaced(
+                    ctx.client.clone(),
+                    m.metadata.namespace.as_deref().unwrap_or(""),
+                );
+                let dp = kube::api::DeleteParams {
+                    grace_period_seconds: Some(0),
+                    preconditions: Some(kube::api::Preconditions {
+                        uid: m.metadata.uid.clone(),
+                        resource_version: None,
+                    }),
+                    ..Default::default()
+                };
+                let _ = ns
+                    .delete(m.metadata.name.as_deref().unwrap_or(""), &dp)
+                    .await;
+            }
+        }
+        for (uid, p) in &want {
+            let exists = list.items.iter().any(|m| {
+                m.metadata.name == p.metadata.name && m.metadata.namespace == p.metadata.namespace
+            });
+            if !exists {
+                let ns: Api<Pod> = Api::namespaced(
+                    ctx.client.clone(),
+                    p.metadata.namespace.as_deref().unwrap_or(""),
+                );
+                match ns
+                    .create(
+                        &kube::api::PostParams::default(),
+                        &static_pods::mirror(p, &node),
+                    )
+                    .await
+                {
+                    // the worker writes the status to the new mirror
+                    Ok(_) => workers.wake(&ctx, uid),
+                    Err(e) => tracing::debug!(error = %e, "creating a mirror pod"),
+                }
             }
         }
     }

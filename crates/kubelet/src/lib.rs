@@ -18,4 +18,5 @@ pub mod oci;
 pub mod pause;
 pub mod pod;
 pub mod probes;
+pub mod static_pods;
 pub mod volumes;

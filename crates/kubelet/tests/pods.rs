@@ -586,3 +586,70 @@ async fn volumes_share_an_empty_dir_and_a_config_map_update_reaches_the_pod() {
     .await;
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_static_pod_runs_from_its_manifest_with_a_mirror_pod() {
+    if !common::prerequisites() {
+        return;
+    }
+    let c = Cluster::start().await;
+    let dir = c.config.static_pod_path.clone().expect("static pod path");
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: static-web\n  labels:\n    tier: static\nspec:\n  terminationGracePeriodSeconds: 0\n  containers:\n  - name: web\n    image: {}\n    imagePullPolicy: Never\n    command: [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/etc\"]\n",
+        common::images::BUSYBOX
+    );
+    std::fs::write(dir.join("web.yaml"), &manifest).unwrap();
+    let name = format!("static-web-{}", c.node);
+    let mirror = running_pod(&c, &name).await;
+    let ann = mirror.metadata.annotations.clone().unwrap();
+    assert_eq!(ann["kubernetes.io/config.source"], "file");
+    assert!(ann.contains_key("kubernetes.io/config.mirror"));
+    let owner = &mirror.metadata.owner_references.clone().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("Node", c.node.as_str())
+    );
+    let ip = mirror.status.clone().unwrap().pod_ip.unwrap();
+    assert!(http_get(&ip, 8080, "/passwd").await.contains("root:x:0:0"));
+    // deleting the mirror does not stop the pod: the kubelet makes a new mirror
+    let api = c.pods("default");
+    api.delete(&name, &DeleteParams::default().grace_period(0))
+        .await
+        .expect("delete mirror");
+    let again = running_pod(&c, &name).await;
+    assert_ne!(again.metadata.uid, mirror.metadata.uid, "a new mirror");
+    assert!(
+        http_get(&ip, 8080, "/passwd").await.contains("root:x:0:0"),
+        "the pod kept running"
+    );
+    // removing the manifest stops the pod and removes the mirror
+    std::fs::remove_file(dir.join("web.yaml")).unwrap();
+    c.wait("the mirror pod gone", Duration::from_secs(15), || {
+        let api = api.clone();
+        let name = name.clone();
+        async move {
+            api.get_opt(&name)
+                .await
+                .ok()
+                .and_then(|p| p.is_none().then_some(()))
+        }
+    })
+    .await;
+    let ctx = c.kubelet.as_ref().unwrap().ctx.clone();
+    let node = c.node.clone();
+    c.wait(
+        "the static pod's sandbox removed",
+        Duration::from_secs(15),
+        || {
+            let ctx = ctx.clone();
+            let node = node.clone();
+            async move {
+                let (s, _) = ctx.runtime.list_all(&node).await.ok()?;
+                s.is_empty().then_some(())
+            }
+        },
+    )
+    .await;
+    c.stop().await;
+}

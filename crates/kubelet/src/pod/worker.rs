@@ -45,6 +45,9 @@ pub struct Ctx {
     pub probes: Arc<crate::probes::ProbeManager>,
     pub volumes: Arc<crate::volumes::VolumeManager>,
     pub node_allocatable: RwLock<BTreeMap<String, String>>,
+    /// The status of each static pod's mirror in the API, by the static pod's uid (`None`:
+    /// a mirror without status; absent: no mirror yet).
+    pub mirrors: RwLock<HashMap<String, Option<PodStatus>>>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -744,7 +747,21 @@ impl Worker {
         if terminal && !matches!(st.phase.as_deref(), Some("Succeeded" | "Failed")) {
             st.phase = Some(terminal_phase(&st).into());
         }
-        if self.last_status.as_ref() == Some(&st) || pod.status.as_ref() == Some(&st) {
+        if crate::static_pods::is_static(pod) {
+            let mirror = self.ctx.mirrors.read().get(&self.uid).cloned();
+            match mirror {
+                // no mirror yet: the static source creates it and wakes this worker
+                None => {
+                    self.last_status = Some(st);
+                    return;
+                }
+                Some(current) if current.as_ref() == Some(&st) => {
+                    self.last_status = Some(st);
+                    return;
+                }
+                Some(_) => {}
+            }
+        } else if self.last_status.as_ref() == Some(&st) || pod.status.as_ref() == Some(&st) {
             self.last_status = Some(st);
             return;
         }
@@ -752,10 +769,13 @@ impl Worker {
             self.ctx.client.clone(),
             pod.metadata.namespace.as_deref().unwrap_or(""),
         );
-        let patch = serde_json::json!({
-            "metadata": {"uid": pod.metadata.uid},
-            "status": st,
-        });
+        // the uid guards against writing to a newer pod of the same name; a static pod's
+        // mirror has a uid of its own
+        let patch = if crate::static_pods::is_static(pod) {
+            serde_json::json!({ "status": st })
+        } else {
+            serde_json::json!({ "metadata": {"uid": pod.metadata.uid}, "status": st })
+        };
         match api
             .patch_status(
                 pod.metadata.name.as_deref().unwrap_or(""),
