@@ -218,10 +218,14 @@ fn raw_list(res: &ResourceInfo, meta: &Value, items: &[Item]) -> Response {
 async fn cache_page(ctx: &Ctx, filter: &Filter, prefix: &str, rv: Option<&str>) -> ApiResult<Page> {
     let cache = ctx.server.cache(ctx.req.resource);
     match rv {
-        // The most recent state: a consistent read, as upstream serves it from the cache.
+        // The most recent state: a consistent read, as upstream serves it from the cache once
+        // the cache has caught up; a cache that lags (a busy machine) does not fail the list,
+        // it is read from the store at that revision instead, as upstream falls back.
         None => {
             let current = ctx.server.store.current_revision().await?;
-            cache.wait_for(current).await?;
+            if cache.wait_for(current).await.is_err() {
+                return store_page(ctx, filter, prefix, current, prefix, None).await;
+            }
         }
         Some("0") => {}
         Some(v) => cache.wait_for(object::parse_resource_version(v)?).await?,
