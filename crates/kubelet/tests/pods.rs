@@ -653,3 +653,76 @@ async fn a_static_pod_runs_from_its_manifest_with_a_mirror_pod() {
     .await;
     c.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pods_reach_each_other_and_host_network_pods_share_the_host() {
+    if !common::prerequisites() {
+        return;
+    }
+    let c = Cluster::start().await;
+    let spec = serde_json::json!({
+        "containers": [busybox("server", "exec httpd -f -p 8080 -h /etc")],
+        "terminationGracePeriodSeconds": 0,
+    });
+    c.pods("default")
+        .create(&PostParams::default(), &pod("server", &c.node, spec))
+        .await
+        .expect("create");
+    let server_ip = running_pod(&c, "server")
+        .await
+        .status
+        .unwrap()
+        .pod_ip
+        .unwrap();
+    // the client is Ready only while its probe fetches the server's page over the pod network
+    let mut client = busybox("client", "exec sleep 3600");
+    client["readinessProbe"] = serde_json::json!({
+        "exec": {"command": ["sh", "-c", format!("wget -qO- http://{server_ip}:8080/passwd | grep -q root:x:0:0")]},
+        "periodSeconds": 1, "timeoutSeconds": 5,
+    });
+    let spec = serde_json::json!({"containers": [client], "terminationGracePeriodSeconds": 0});
+    c.pods("default")
+        .create(&PostParams::default(), &pod("client", &c.node, spec))
+        .await
+        .expect("create");
+    running_pod(&c, "client").await;
+    // a host-network pod: the host's address, its port open on the host
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let spec = serde_json::json!({
+        "hostNetwork": true,
+        "containers": [busybox("host", &format!("exec httpd -f -p 127.0.0.1:{port} -h /etc"))],
+        "terminationGracePeriodSeconds": 0,
+    });
+    c.pods("default")
+        .create(&PostParams::default(), &pod("hostnet", &c.node, spec))
+        .await
+        .expect("create");
+    let p = running_pod(&c, "hostnet").await;
+    let st = p.status.unwrap();
+    assert_eq!(
+        st.pod_ip, st.host_ip,
+        "a host-network pod has the host's IP"
+    );
+    let body = c
+        .wait(
+            "the host-network server on the host's loopback",
+            Duration::from_secs(10),
+            || async move {
+                let r = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    tokio::net::TcpStream::connect(("127.0.0.1", port)),
+                )
+                .await;
+                matches!(r, Ok(Ok(_))).then_some(())
+            },
+        )
+        .await;
+    let _ = body;
+    assert!(http_get("127.0.0.1", port, "/passwd")
+        .await
+        .contains("root:x:0:0"));
+    c.stop().await;
+}
