@@ -706,21 +706,19 @@ async fn pods_reach_each_other_and_host_network_pods_share_the_host() {
         st.pod_ip, st.host_ip,
         "a host-network pod has the host's IP"
     );
-    let body = c
-        .wait(
-            "the host-network server on the host's loopback",
-            Duration::from_secs(10),
-            || async move {
-                let r = tokio::time::timeout(
-                    Duration::from_secs(2),
-                    tokio::net::TcpStream::connect(("127.0.0.1", port)),
-                )
-                .await;
-                matches!(r, Ok(Ok(_))).then_some(())
-            },
-        )
-        .await;
-    let _ = body;
+    c.wait(
+        "the host-network server on the host's loopback",
+        Duration::from_secs(10),
+        || async move {
+            let r = tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::net::TcpStream::connect(("127.0.0.1", port)),
+            )
+            .await;
+            matches!(r, Ok(Ok(_))).then_some(())
+        },
+    )
+    .await;
     assert!(http_get("127.0.0.1", port, "/passwd")
         .await
         .contains("root:x:0:0"));
