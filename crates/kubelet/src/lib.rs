@@ -12,3 +12,4 @@ pub mod import;
 pub mod labels;
 pub mod oci;
 pub mod pause;
+pub mod server;
