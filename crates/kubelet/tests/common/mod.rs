@@ -4,7 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod apiserver;
 pub mod images;
+pub mod node;
 pub mod runtime;
 
 /// Whether the prerequisites are here; when not, panics under CI and returns false elsewhere
