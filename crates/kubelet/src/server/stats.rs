@@ -544,10 +544,10 @@ fn node_usage(name: &str, sampler: &Sampler) -> NodeUsage {
             .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<i64>().ok())
     });
     let fs = nix::sys::statvfs::statvfs("/").ok().map(|s| {
-        let frsize = s.fragment_size() as u64;
-        let capacity = s.blocks() as u64 * frsize;
-        let available = s.blocks_available() as u64 * frsize;
-        let used = capacity.saturating_sub(s.blocks_free() as u64 * frsize);
+        let frsize = s.fragment_size();
+        let capacity = s.blocks() * frsize;
+        let available = s.blocks_available() * frsize;
+        let used = capacity.saturating_sub(s.blocks_free() * frsize);
         (capacity, available, used)
     });
     NodeUsage {

@@ -434,21 +434,18 @@ where
             msg = incoming.next() => match msg {
                 Some(Ok(Message::Binary(data))) if !data.is_empty() => {
                     let payload = data.slice(1..);
-                    match data[0] {
-                        STDIN => if let (Some(id), true) = (stdin, stdin_open) {
-                            if !payload.is_empty() {
-                                let _ = spdy.send(id, payload).await;
-                            }
-                        },
-                        RESIZE => if let Some(id) = resize {
+                    match (data[0], stdin.filter(|_| stdin_open), resize) {
+                        (STDIN, Some(id), _) if !payload.is_empty() => {
                             let _ = spdy.send(id, payload).await;
-                        },
-                        CLOSE => if payload.first() == Some(&STDIN) && stdin_open {
+                        }
+                        (RESIZE, _, Some(id)) => {
+                            let _ = spdy.send(id, payload).await;
+                        }
+                        // v5's close signal for stdin: the runtime reads end-of-file
+                        (CLOSE, Some(id), _) if payload.first() == Some(&STDIN) => {
                             stdin_open = false;
-                            if let Some(id) = stdin {
-                                let _ = spdy.finish(id).await;
-                            }
-                        },
+                            let _ = spdy.finish(id).await;
+                        }
                         _ => {}
                     }
                 }

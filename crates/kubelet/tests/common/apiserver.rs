@@ -58,6 +58,13 @@ impl TestApi {
             .expect("admission plugins"),
             ..Default::default()
         };
+        let key =
+            rkube_pki::jwt::SigningKey::load_or_create(&dir.path().join("tls").join("sa.key"))
+                .expect("service-account key");
+        security.service_accounts = Some(rkube_apiserver::sa_token::ServiceAccountTokens::new(
+            key,
+            "https://kubernetes.default.svc.cluster.local".to_string(),
+        ));
         security.kubelet = rkube_apiserver::kubelet_client::KubeletClient::new(
             &rkube_apiserver::kubelet_client::KubeletClientConfig {
                 client_cert: Some(kubelet_cert),

@@ -107,7 +107,11 @@ impl TestNode {
         let name = format!("kn{n}");
         let serving = api
             .ca
-            .issue_serving(&name, &[name.clone()], &["127.0.0.1".parse().expect("ip")])
+            .issue_serving(
+                &name,
+                std::slice::from_ref(&name),
+                &["127.0.0.1".parse().expect("ip")],
+            )
             .expect("kubelet serving cert");
         let tls = rkube_pki::server_tls_config(&serving, api.ca.cert_pem()).expect("tls");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -242,6 +246,30 @@ impl TestNode {
         for spec in specs {
             self.start_container(&mut running, spec, 0).await;
         }
+        // What the kubelet would report (kubectl port-forward wants a Running pod).
+        let statuses: Vec<serde_json::Value> = specs
+            .iter()
+            .map(|s| {
+                json!({"name": s.name, "image": BUSYBOX, "imageID": "", "ready": true,
+                       "restartCount": 0, "started": true,
+                       "containerID": format!("containerd://{}", running.containers[s.name].0),
+                       "state": {"running": {"startedAt": "2024-01-01T00:00:00Z"}}})
+            })
+            .collect();
+        let pod = pods
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(
+                    json!({"status": {"phase": "Running", "containerStatuses": statuses}}),
+                ),
+            )
+            .await
+            .expect("pod status");
+        let mut known = self.pods.0.lock();
+        known.retain(|p| p.metadata.name.as_deref() != Some(name));
+        known.push(pod);
+        drop(known);
         running
     }
 
