@@ -186,6 +186,15 @@ const TRANSLATED_EXEC: &str = "kubelet_websocket_streaming_requests_total{reques
 const TUNNELLED_PORT_FORWARD: &str =
     "kubelet_websocket_streaming_requests_total{request_type=\"portforward\"}";
 
+/// The logger's output without its one stderr line (the runtime interleaves the two
+/// streams as it reads them).
+fn without_stderr(log: &str) -> String {
+    log.lines()
+        .filter(|l| *l != "oops")
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 const LOGGER: &str = "for i in 1 2 3 4 5; do echo line $i; done; echo oops >&2; \
                       i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done";
 
@@ -368,7 +377,10 @@ async fn logs_reach_kube_rs_and_every_kubectl_through_the_api_server() {
         let v = bin.display();
         let (code, out, err) = run(kubectl(bin, &node, &["logs", "logger"]), None);
         assert_eq!(code, 0, "{v}: {err}");
-        assert!(out.starts_with("line 1\nline 2\n"), "{v}: {out}");
+        assert!(
+            without_stderr(&out).starts_with("line 1\nline 2\n"),
+            "{v}: {out}"
+        );
         let (code, out, err) = run(kubectl(bin, &node, &["logs", "--tail=1", "logger"]), None);
         assert_eq!(code, 0, "{v}: {err}");
         assert_eq!(out.lines().count(), 1, "{v}: {out}");
@@ -413,13 +425,115 @@ async fn logs_reach_kube_rs_and_every_kubectl_through_the_api_server() {
         )
         .await
         .expect("previous");
-    assert!(previous.starts_with("line 1\n"), "{previous}");
+    assert!(
+        without_stderr(&previous).starts_with("line 1\n"),
+        "{previous}"
+    );
     for bin in &builds {
         let (code, out, err) = run(kubectl(bin, &node, &["logs", "--previous", "logger"]), None);
         assert_eq!(code, 0, "{}: {err}", bin.display());
-        assert!(out.starts_with("line 1\n"), "{}: {out}", bin.display());
+        assert!(
+            without_stderr(&out).starts_with("line 1\n"),
+            "{}: {out}",
+            bin.display()
+        );
     }
     eprintln!("logs verified with {builds:?}");
+
+    // rotation: the runtime reopens its log; a follower reads the old file to its end and
+    // goes on with the new one, losing and repeating nothing
+    let rotator = node
+        .run_pod(
+            "rotator",
+            &[sh(
+                "c",
+                "i=0; while true; do i=$((i+1)); echo n $i; sleep 0.05; done",
+            )],
+        )
+        .await;
+    {
+        use futures::{AsyncBufReadExt, StreamExt};
+        let stream = within(
+            "following the rotator",
+            pods.log_stream(
+                "rotator",
+                &LogParams {
+                    follow: true,
+                    ..Default::default()
+                },
+            ),
+        )
+        .await
+        .expect("follow");
+        let mut lines = Box::pin(stream.lines());
+        let mut expect = 1u64;
+        async fn next<S>(lines: &mut S) -> String
+        where
+            S: futures::Stream<Item = std::io::Result<String>> + Unpin,
+        {
+            within("the next line", lines.next())
+                .await
+                .expect("a line")
+                .expect("ok")
+        }
+        while expect <= 5 {
+            assert_eq!(next(&mut lines).await, format!("n {expect}"));
+            expect += 1;
+        }
+        let mut selector = std::collections::HashMap::new();
+        selector.insert(
+            rkube_kubelet::labels::POD_UID.to_string(),
+            rotator.uid.clone(),
+        );
+        let policy = rkube_kubelet::server::rotation::Policy {
+            max_size: 1,
+            max_files: 2,
+        };
+        let rotated = rkube_kubelet::server::rotation::rotate_all(node.cri(), policy, selector)
+            .await
+            .expect("rotation");
+        assert_eq!(rotated.len(), 1, "{rotated:?}");
+        let old = std::fs::read_to_string(&rotated[0]).expect("the rotated file");
+        // `<n>.log.<stamp>` → `<n>.log`
+        let live_path = rotated[0].with_extension("");
+        assert!(old.contains("stdout F n 5\n"), "{old}");
+        // the runtime writes to a new file at the old path
+        wait_for("lines in the reopened log", LONG, || async {
+            std::fs::read_to_string(&live_path).is_ok_and(|t| t.contains(" stdout F n "))
+        })
+        .await;
+        let first_new: u64 = std::fs::read_to_string(&live_path)
+            .expect("new log")
+            .lines()
+            .next()
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .expect("a line number");
+        // the follower sees every line, across the two files, in order
+        while expect <= first_new + 5 {
+            assert_eq!(next(&mut lines).await, format!("n {expect}"));
+            expect += 1;
+        }
+        // the next rotation (in a later second, so under another name) leaves two files
+        let first_suffix = rkube_kubelet::server::rotation::rotation_suffix(jiff::Timestamp::now());
+        wait_for("the next second", LONG, || async {
+            rkube_kubelet::server::rotation::rotation_suffix(jiff::Timestamp::now()) != first_suffix
+        })
+        .await;
+        let mut selector = std::collections::HashMap::new();
+        selector.insert(
+            rkube_kubelet::labels::POD_UID.to_string(),
+            rotator.uid.clone(),
+        );
+        let again = rkube_kubelet::server::rotation::rotate_all(node.cri(), policy, selector)
+            .await
+            .expect("second rotation");
+        assert_eq!(again.len(), 1);
+        assert_ne!(again[0], rotated[0]);
+        assert!(!rotated[0].exists(), "the oldest rotated log is removed");
+        assert!(again[0].exists());
+        assert!(live_path.exists(), "the runtime has a live log again");
+    }
+    // a later rotation keeps at most max_files files: the first rotated one goes
     node.stop().await;
 }
 
@@ -1028,5 +1142,65 @@ async fn kubelet_api_checks_callers_and_reports_pods_stats_and_metrics() {
         .await
         .expect("metrics");
     assert!(own.contains("kubelet_http_requests_total{"), "{own}");
+
+    // a kubelet whose serving certificate the cluster CA did not sign: the API server
+    // refuses it, unless a log request says insecureSkipTLSVerifyBackend
+    let rogue_ca = rkube_pki::Ca::generate().expect("ca");
+    let rogue_serving = rogue_ca
+        .issue_serving("rogue", &[], &["127.0.0.1".parse().expect("ip")])
+        .expect("cert");
+    let rogue = rkube_kubelet::server::Server::new(rkube_kubelet::server::ServerDeps {
+        cri: node.cri().clone(),
+        client: node.api.node_client("rogue"),
+        node_name: "rogue".into(),
+        pods: node.pods.clone(),
+        client_ca: Some(node.api.ca.cert_pem().to_string()),
+    })
+    .expect("server");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let rogue_port = listener.local_addr().expect("addr").port();
+    let (rogue_stop, rogue_stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(rkube_kubelet::server::serve_with(
+        rogue,
+        listener,
+        rkube_pki::server_tls_config(&rogue_serving, node.api.ca.cert_pem()).expect("tls"),
+        async move {
+            let _ = rogue_stopped.await;
+        },
+    ));
+    node.create_node("rogue", rogue_port).await;
+    node.run_pod_on(
+        "rogue",
+        "elsewhere",
+        &[sh("c", "echo from-elsewhere; exec sleep 100000")],
+    )
+    .await;
+    let log = |skip: bool| {
+        let path = format!(
+            "/api/v1/namespaces/default/pods/elsewhere/log{}",
+            if skip {
+                "?insecureSkipTLSVerifyBackend=true"
+            } else {
+                ""
+            }
+        );
+        let client = node.api.admin.clone();
+        async move {
+            let req = http::Request::get(path).body(Vec::new()).expect("request");
+            client.request_text(req).await
+        }
+    };
+    wait_for("the pod elsewhere's log", LONG, || async {
+        log(true).await.is_ok_and(|l| l == "from-elsewhere\n")
+    })
+    .await;
+    let err = log(false).await.expect_err("an unverified kubelet");
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 500 && s.message.contains("certificate")),
+        "{err:?}"
+    );
+    let _ = rogue_stop.send(());
     node.stop().await;
 }

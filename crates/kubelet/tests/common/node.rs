@@ -136,20 +136,34 @@ impl TestNode {
                 let _ = rx.await;
             },
         ));
-        let nodes: Api<Node> = Api::all(api.admin.clone());
+        let node = TestNode {
+            rt: Some(rt),
+            api,
+            name,
+            port,
+            pods,
+            server,
+            bridge,
+            cgroup_root: format!("/rkube-srv-{pid}-{n}"),
+            shutdown: Some(tx),
+        };
+        node.create_node(&node.name, port).await;
+        node
+    }
+
+    /// A Node object whose kubelet listens on 127.0.0.1:`port`.
+    pub async fn create_node(&self, name: &str, port: u16) {
+        let nodes: Api<Node> = Api::all(self.api.admin.clone());
         nodes
             .create(
                 &PostParams::default(),
-                &serde_json::from_value(json!({
-                    "metadata": {"name": name},
-                }))
-                .expect("node"),
+                &serde_json::from_value(json!({"metadata": {"name": name}})).expect("node"),
             )
             .await
             .expect("create node");
         nodes
             .patch_status(
-                &name,
+                name,
                 &PatchParams::default(),
                 &Patch::Merge(json!({"status": {
                     "addresses": [
@@ -161,17 +175,6 @@ impl TestNode {
             )
             .await
             .expect("node status");
-        TestNode {
-            rt: Some(rt),
-            api,
-            name,
-            port,
-            pods,
-            server,
-            bridge,
-            cgroup_root: format!("/rkube-srv-{pid}-{n}"),
-            shutdown: Some(tx),
-        }
     }
 
     pub fn cri(&self) -> &rkube_kubelet::cri::Cri {
@@ -185,6 +188,12 @@ impl TestNode {
     /// Creates the pod in the API (bound to this node), gives it to the kubelet server,
     /// and runs it through CRI.
     pub async fn run_pod(&self, name: &str, specs: &[Spec]) -> RunningPod {
+        self.run_pod_on(&self.name, name, specs).await
+    }
+
+    /// [`TestNode::run_pod`] with the pod bound to another Node object (served by another
+    /// kubelet server on the same runtime).
+    pub async fn run_pod_on(&self, node: &str, name: &str, specs: &[Spec]) -> RunningPod {
         let pods: Api<Pod> = Api::namespaced(self.api.admin.clone(), "default");
         let containers: Vec<serde_json::Value> = specs
             .iter()
@@ -195,7 +204,7 @@ impl TestNode {
                 &PostParams::default(),
                 &serde_json::from_value(json!({
                     "metadata": {"name": name},
-                    "spec": {"nodeName": self.name, "containers": containers},
+                    "spec": {"nodeName": node, "containers": containers},
                 }))
                 .expect("pod"),
             )
