@@ -372,6 +372,7 @@ async fn stream_log_inner(
     let mut pending: Vec<u8> = Vec::new();
     let mut polls = 0u32;
     let mut last_pass = false;
+    let mut switch_to: Option<(std::fs::File, u64)> = None;
     loop {
         let (f, chunk) = tokio::task::spawn_blocking(move || {
             let mut buf = vec![0u8; CHUNK];
@@ -438,11 +439,17 @@ async fn stream_log_inner(
             }
             return Ok(());
         }
-        if let Some((new_file, new_ino)) = reopened(path, ino).await {
-            // rotated: what the old file held is read; go on with the new one
-            file = new_file;
-            ino = new_ino;
+        if let Some(next) = switch_to.take() {
+            // the old file is read to its end after the runtime reopened: go on with the new
+            file = next.0;
+            ino = next.1;
             pending.clear();
+            continue;
+        }
+        if let Some(next) = reopened(path, ino).await {
+            // Rotated. The runtime may have written to the old file between this reader's
+            // last read and the reopen: read it to its end once more before switching.
+            switch_to = Some(next);
             continue;
         }
         polls += 1;
