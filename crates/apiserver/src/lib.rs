@@ -28,6 +28,7 @@ pub mod encryption;
 pub mod filter;
 pub mod guard;
 mod handlers;
+pub mod kubelet_client;
 pub mod metrics;
 pub mod object;
 pub mod request;

@@ -60,6 +60,9 @@ pub struct Security {
     pub encryption: Option<crate::encryption::EncryptionConfig>,
     /// The audit policy and log.
     pub audit: Option<crate::guard::Audit>,
+    /// How `pods/log`, `pods/exec`, `pods/attach`, `pods/portforward` and `nodes/proxy`
+    /// reach kubelets.
+    pub kubelet: crate::kubelet_client::KubeletClient,
 }
 
 impl Security {
@@ -75,6 +78,7 @@ impl Security {
             service_accounts: None,
             encryption: None,
             audit: None,
+            kubelet: Default::default(),
         }
     }
 }

@@ -75,7 +75,16 @@ pub struct ServerPki {
     pub ca: Arc<Ca>,
     pub tls: Arc<rustls::ServerConfig>,
     pub admin: CertKey,
+    /// The API server's client certificate for kubelets (upstream's
+    /// `--kubelet-client-certificate`).
+    pub kubelet_client: CertKey,
 }
+
+/// The user the API server is to kubelets, and the ClusterRoleBinding that gives it
+/// upstream's `system:kubelet-api-admin` role (as k3s binds it; kubeadm puts the
+/// certificate in an admin group instead).
+pub const KUBELET_CLIENT_USER: &str = "kube-apiserver-kubelet-client";
+pub const KUBELET_API_ADMIN_BINDING: &str = "kube-apiserver-kubelet-api-admin";
 
 /// The component identities upstream gives client certificates, with their groups.
 fn components(node: &str) -> Vec<(&'static str, String, Vec<String>)> {
@@ -162,11 +171,66 @@ pub fn load_pki(data_dir: &Path, args: &SecurityArgs, server_url: &str) -> Resul
         }
     }
     let admin = admin.context("the admin certificate was not issued")?;
+    let kubelet_client = rkube_pki::load_or_issue_client(
+        &tls_dir,
+        "client-kube-apiserver-kubelet-client",
+        &ca,
+        KUBELET_CLIENT_USER,
+        &[],
+    )
+    .context("issuing the API server's kubelet client certificate")?;
     Ok(ServerPki {
         ca: Arc::new(ca),
         tls,
         admin,
+        kubelet_client,
     })
+}
+
+/// How the API server reaches kubelets: its kubelet client certificate, and kubelet
+/// serving certificates verified against the cluster CA.
+pub fn kubelet_client(pki: &ServerPki) -> Result<rkube_apiserver::kubelet_client::KubeletClient> {
+    rkube_apiserver::kubelet_client::KubeletClient::new(
+        &rkube_apiserver::kubelet_client::KubeletClientConfig {
+            client_cert: Some(pki.kubelet_client.clone()),
+            ca_pem: Some(pki.ca.cert_pem().to_string()),
+        },
+    )
+    .context("setting up the kubelet client")
+}
+
+/// Binds `system:kubelet-api-admin` to the API server's kubelet client user, so kubelets
+/// authorize the API server's `nodes/proxy` (exec, attach, logs, port-forward) requests.
+pub async fn bind_kubelet_api_admin(server: &Arc<rkube_apiserver::ApiServer>) -> Result<()> {
+    use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
+    let client = server.client(rkube_apiserver::authz::User {
+        name: "system:apiserver".into(),
+        groups: vec!["system:masters".into()],
+        ..Default::default()
+    });
+    let api: kube::Api<ClusterRoleBinding> = kube::Api::all(client);
+    let binding = ClusterRoleBinding {
+        metadata: kube::api::ObjectMeta {
+            name: Some(KUBELET_API_ADMIN_BINDING.into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: "system:kubelet-api-admin".into(),
+        },
+        subjects: Some(vec![Subject {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "User".into(),
+            name: KUBELET_CLIENT_USER.into(),
+            namespace: None,
+        }]),
+    };
+    match api.create(&Default::default(), &binding).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(e).context("creating the kubelet-api-admin binding"),
+    }
 }
 
 /// Writes the admin kubeconfig (a `system:masters` client certificate, the CA embedded).

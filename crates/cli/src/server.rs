@@ -76,10 +76,6 @@ pub async fn run(args: ServerArgs, with_controllers: bool) -> Result<()> {
         server_address: local.to_string(),
         ..Config::default()
     };
-    let security = crate::security::security(&args.data_dir, &args.security)?;
-    let server = ApiServer::new(store, config, security)
-        .await
-        .context("starting the API server")?;
     let kubeconfig = args
         .write_kubeconfig
         .clone()
@@ -99,6 +95,12 @@ pub async fn run(args: ServerArgs, with_controllers: bool) -> Result<()> {
         SocketAddr::new(host.parse()?, local.port())
     );
     let pki = crate::security::load_pki(&args.data_dir, &args.security, &url)?;
+    let mut security = crate::security::security(&args.data_dir, &args.security)?;
+    security.kubelet = crate::security::kubelet_client(&pki)?;
+    let server = ApiServer::new(store, config, security)
+        .await
+        .context("starting the API server")?;
+    crate::security::bind_kubelet_api_admin(&server).await?;
     // The local node's kubelet reaches the API in-process as system:node:<name>.
     let node_client = Some(server.client(rkube_apiserver::authz::User {
         name: format!("system:node:{}", crate::security::node_name(&args.security)),

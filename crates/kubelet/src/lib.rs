@@ -18,5 +18,6 @@ pub mod oci;
 pub mod pause;
 pub mod pod;
 pub mod probes;
+pub mod server;
 pub mod static_pods;
 pub mod volumes;

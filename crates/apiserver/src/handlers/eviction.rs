@@ -315,6 +315,9 @@ async fn spend_budget(
         warnings: ctx.warnings.clone(),
         audit_annotations: ctx.audit_annotations.clone(),
         track: false,
+        path: String::new(),
+        raw_query: None,
+        upgrade: None,
     };
     let key = object::key(pdb_ctx.req.resource, ns, &name);
     for attempt in 0..PDB_WRITE_TRIES {

@@ -3,6 +3,7 @@
 
 mod bootstrap;
 pub(crate) use bootstrap::bootstrap;
+mod connect;
 mod delete;
 mod eviction;
 mod list;
@@ -48,6 +49,12 @@ pub(crate) struct Ctx {
     /// Whether writes record managed fields as an `Update` by [`Ctx::field_manager`]; off for
     /// server-side apply, which records its own.
     pub track: bool,
+    /// The request path and raw query, as sent (for proxying).
+    pub path: String,
+    pub raw_query: Option<String>,
+    /// The connection's pending upgrade, when the request asks for one (exec, attach,
+    /// port-forward, proxy).
+    pub upgrade: Option<hyper::upgrade::OnUpgrade>,
 }
 
 impl Ctx {
@@ -99,7 +106,7 @@ impl Ctx {
 }
 
 pub(crate) async fn dispatch(server: Arc<ApiServer>, req: Request<Body>) -> Response {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let target = match parse_path(parts.uri.path()) {
         None => return ApiError::not_found_path().into_response(),
         Some(Err(e)) => return e.into_response(),
@@ -132,7 +139,8 @@ pub(crate) async fn dispatch(server: Arc<ApiServer>, req: Request<Body>) -> Resp
             // Upstream's max-in-flight filter: long-running watches and system:masters are
             // exempt.
             let privileged = user.groups.iter().any(|g| g == "system:masters");
-            let _permit = if labels.verb == "WATCH" || privileged {
+            let long_running = matches!(labels.verb.as_str(), "WATCH" | "CONNECT");
+            let _permit = if long_running || privileged {
                 None
             } else {
                 let sem = if matches!(labels.verb.as_str(), "GET" | "LIST") {
@@ -162,6 +170,9 @@ pub(crate) async fn dispatch(server: Arc<ApiServer>, req: Request<Body>) -> Resp
                 warnings: Default::default(),
                 audit_annotations: Default::default(),
                 track: true,
+                path: parts.uri.path().to_string(),
+                raw_query: parts.uri.query().map(str::to_string),
+                upgrade: parts.extensions.remove::<hyper::upgrade::OnUpgrade>(),
             };
             let warnings = ctx.warnings.clone();
             let mut resp = match resource(ctx, parts.method, body).await {
@@ -191,7 +202,13 @@ fn request_labels(
     query: &Query,
 ) -> crate::metrics::DurationLabels {
     let watching = rr.watch_path || query.flag("watch").unwrap_or(false);
+    let connect = rr.name.is_some()
+        && matches!(
+            rr.subresource.as_deref(),
+            Some("log" | "exec" | "attach" | "portforward" | "proxy")
+        );
     let verb = match (method.as_str(), rr.name.is_some()) {
+        _ if connect => "CONNECT",
         ("GET" | "HEAD", _) if watching => "WATCH",
         ("GET" | "HEAD", false) => "LIST",
         ("GET" | "HEAD", true) => "GET",
@@ -239,6 +256,9 @@ async fn resource(ctx: Ctx, method: Method, body: Body) -> ApiResult<Response> {
         return Err(ApiError::not_found_path());
     }
     match (method.as_str(), has_name, sub.as_deref()) {
+        (_, true, Some("log" | "exec" | "attach" | "portforward" | "proxy")) => {
+            connect::connect(ctx, method, body).await
+        }
         ("GET" | "HEAD", false, None) => {
             if ctx.req.watch_path || ctx.query.flag("watch")? {
                 require_verb(&ctx, "watch")?;
@@ -460,6 +480,9 @@ pub(crate) fn internal_ctx(
         warnings: Default::default(),
         audit_annotations: Default::default(),
         track: true,
+        path: String::new(),
+        raw_query: None,
+        upgrade: None,
     }
 }
 

@@ -5,9 +5,11 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod apiserver;
 pub mod apiserver_vol;
 pub mod cluster;
 pub mod images;
+pub mod node;
 pub mod registry;
 pub mod runtime;
 
