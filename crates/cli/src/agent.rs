@@ -96,6 +96,24 @@ fn parse_taint(s: &str) -> Result<k8s_openapi::api::core::v1::Taint> {
     })
 }
 
+/// The kubelet server's TLS from a certificate the cluster CA signed for the node's names and
+/// addresses (issued into `<data-dir>/agent/tls` and reused while valid), trusting client
+/// certificates of the same CA.
+pub fn serving_from_ca(cfg: &Config, ca: &rkube_pki::Ca) -> Result<kubelet::Serving> {
+    let dir = cfg.agent_dir.join("tls");
+    let mut dns = vec![cfg.node.name.clone(), "localhost".to_string()];
+    dns.dedup();
+    let serving =
+        rkube_pki::load_or_issue_serving(&dir, "serving-kubelet", ca, &dns, &cfg.node.ips)
+            .context("issuing the kubelet's serving certificate")?;
+    let tls = rkube_pki::server_tls_config(&serving, ca.cert_pem()).context("the kubelet's TLS")?;
+    Ok(kubelet::Serving {
+        tls,
+        client_ca_pem: Some(ca.cert_pem().to_string()),
+        bind: std::net::Ipv4Addr::UNSPECIFIED.into(),
+    })
+}
+
 /// Starts the kubelet, saying what it does.
 pub async fn start(cfg: Config, client: kube::Client) -> Result<Running> {
     let name = cfg.node.name.clone();
@@ -124,6 +142,15 @@ pub struct KubeletArgs {
     pub node_ip: Vec<IpAddr>,
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,
+    /// The kubelet server's certificate (PEM), signed by the cluster CA for the node's names
+    /// and addresses; with --tls-private-key-file.
+    #[arg(long, requires = "tls_private_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// The CA that client certificates must chain to (the cluster CA).
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
     #[command(flatten)]
     pub node: NodeArgs,
 }
@@ -131,18 +158,59 @@ pub struct KubeletArgs {
 pub async fn run(args: KubeletArgs) -> Result<()> {
     let client = crate::kubeconfig::client(args.kubeconfig.as_deref()).await?;
     let name = args.node_name.clone().unwrap_or_else(hostname);
-    let cfg = config(
+    let mut cfg = config(
         &args.node,
         &name,
         &args.node_ip,
         &args.data_dir,
         &args.cluster_domain,
     )?;
+    cfg.serving = Some(standalone_serving(&args, &cfg)?);
     let running = start(cfg, client).await?;
     crate::server::shutdown_signal().await;
     eprintln!("rkube kubelet: stopping (pods keep running)");
     running.shutdown().await;
     Ok(())
+}
+
+/// The standalone kubelet's TLS: the given certificate, or a self-signed one (the API server,
+/// which checks kubelets against the cluster CA, then refuses logs/exec/port-forward unless
+/// asked to skip the check).
+fn standalone_serving(args: &KubeletArgs, cfg: &Config) -> Result<kubelet::Serving> {
+    let client_ca_pem = match &args.client_ca_file {
+        Some(f) => {
+            Some(std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?)
+        }
+        None => None,
+    };
+    let serving = match (&args.tls_cert_file, &args.tls_private_key_file) {
+        (Some(c), Some(k)) => rkube_pki::CertKey {
+            cert_pem: std::fs::read_to_string(c)
+                .with_context(|| format!("reading {}", c.display()))?,
+            key_pem: std::fs::read_to_string(k)
+                .with_context(|| format!("reading {}", k.display()))?,
+        },
+        _ => {
+            eprintln!(
+                "WARNING: rkube kubelet: no --tls-cert-file; serving with a self-signed certificate \
+                 that the API server will not trust (kubectl logs/exec/port-forward fail)"
+            );
+            let ca = rkube_pki::Ca::generate().context("a self-signed CA")?;
+            ca.issue_serving(
+                &cfg.node.name,
+                std::slice::from_ref(&cfg.node.name),
+                &cfg.node.ips,
+            )
+            .context("a self-signed serving certificate")?
+        }
+    };
+    let tls = rkube_pki::server_tls_config(&serving, client_ca_pem.as_deref().unwrap_or(""))
+        .context("the kubelet's TLS")?;
+    Ok(kubelet::Serving {
+        tls,
+        client_ca_pem,
+        bind: std::net::Ipv4Addr::UNSPECIFIED.into(),
+    })
 }
 
 /// The machine's hostname, lowercased.

@@ -155,6 +155,8 @@ pub async fn run(args: ServerArgs, with_controllers: bool) -> Result<()> {
             &args.data_dir,
             &args.security.cluster_domain,
         )?;
+        let mut cfg = cfg;
+        cfg.serving = Some(crate::agent::serving_from_ca(&cfg, &pki.ca)?);
         let client = node_client.context("the local node's API client")?;
         Some(crate::agent::start(cfg, client).await?)
     } else {

@@ -44,6 +44,36 @@ pub struct Config {
     pub volume_refresh_period: Duration,
     /// The directory of static pod manifests (`None`: no static pods).
     pub static_pod_path: Option<PathBuf>,
+    /// The kubelet's HTTPS server (logs, exec, attach, port-forward, stats), on
+    /// `node.kubelet_port` (0: any free port, registered as the node's kubelet endpoint).
+    pub serving: Option<Serving>,
+}
+
+/// The kubelet server's TLS: its serving certificate (the API server verifies it against the
+/// cluster CA) and the CA client certificates must chain to.
+#[derive(Clone)]
+pub struct Serving {
+    pub tls: Arc<rustls::ServerConfig>,
+    pub client_ca_pem: Option<String>,
+    pub bind: IpAddr,
+}
+
+impl std::fmt::Debug for Serving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Serving")
+            .field("bind", &self.bind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The server's view of the node's pods.
+#[derive(Debug)]
+struct CtxPods(Arc<Ctx>);
+
+impl crate::server::PodSource for CtxPods {
+    fn pods(&self) -> Vec<Pod> {
+        self.0.pods.read().values().map(|p| (**p).clone()).collect()
+    }
 }
 
 impl Config {
@@ -69,6 +99,7 @@ impl Config {
             relist_period: Duration::from_millis(100),
             volume_refresh_period: Duration::from_secs(10),
             static_pod_path: Some(data_dir.join("agent").join("pod-manifests")),
+            serving: None,
         }
     }
 
@@ -168,7 +199,17 @@ fn host_search() -> Vec<String> {
 /// Starts the kubelet with the given API client (its identity must be `system:node:<name>`
 /// for the Node authorizer, or an admin).
 pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, KubeletError> {
+    let mut cfg = cfg;
     std::fs::create_dir_all(&cfg.agent_dir)?;
+    // the server's port is known before the node registers it
+    let listener = match &cfg.serving {
+        Some(s) => {
+            let l = tokio::net::TcpListener::bind((s.bind, cfg.node.kubelet_port)).await?;
+            cfg.node.kubelet_port = l.local_addr()?.port();
+            Some(l)
+        }
+        None => None,
+    };
     let (containerd, cri) = runtime(&cfg).await?;
     let version = cri.version().await?;
     let runtime_name = version.runtime_name.clone();
@@ -264,6 +305,26 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Kubelet
         tokio::spawn(lease_loop(client, registered.clone())),
     ];
     let mut tasks = tasks;
+    if let (Some(serving), Some(listener)) = (cfg.serving.clone(), listener) {
+        let deps = crate::server::ServerDeps {
+            cri: cri.clone(),
+            client: ctx.client.clone(),
+            node_name: cfg.node.name.clone(),
+            pods: Arc::new(CtxPods(ctx.clone())),
+            client_ca: serving.client_ca_pem.clone(),
+        };
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) =
+                crate::server::serve(listener, serving.tls, deps, std::future::pending()).await
+            {
+                tracing::error!(error = %e, "the kubelet server stopped");
+            }
+        }));
+        tasks.push(tokio::spawn(rotate_logs(
+            cri.clone(),
+            cfg.node.name.clone(),
+        )));
+    }
     if let Some(dir) = cfg.static_pod_path.clone() {
         tasks.push(tokio::spawn(static_source(
             ctx.clone(),
@@ -632,6 +693,20 @@ async fn static_source(ctx: Arc<Ctx>, workers: Arc<Workers>, dir: PathBuf, node:
                     Err(e) => tracing::debug!(error = %e, "creating a mirror pod"),
                 }
             }
+        }
+    }
+}
+
+/// Rotates container logs past their size limit every 10 s (upstream's period).
+async fn rotate_logs(cri: Cri, node: String) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        let labels: HashMap<String, String> =
+            [(crate::labels::NODE.to_string(), node.clone())].into();
+        if let Err(e) = crate::server::rotation::rotate_all(&cri, Default::default(), labels).await
+        {
+            tracing::warn!(error = %e, "rotating container logs");
         }
     }
 }
