@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::api::Api;
+use common::apiserver_vol::VolApi as Api;
 use common::registry::{Login, Registry};
 use common::runtime::Runtime;
 use k8s_openapi::api::core::v1::{Container, LocalObjectReference, Pod, PodSpec, Secret};
@@ -82,7 +82,7 @@ type Events = Arc<Mutex<Vec<ImageEvent>>>;
 fn manager(rt: &Runtime, api: &Api) -> (ImageManager, Events) {
     let events: Events = Arc::default();
     let sink = events.clone();
-    let manager = ImageManager::new(rt.cri.clone(), api.client.clone()).with_events(Arc::new(
+    let manager = ImageManager::new(rt.cri.clone(), api.admin.clone()).with_events(Arc::new(
         move |_: &Pod, _: &Container, e: ImageEvent| sink.lock().push(e),
     ));
     (manager, events)
@@ -386,7 +386,7 @@ async fn a_private_registry_pulls_with_the_pull_secret_and_fails_without() {
     let busybox = busybox_image();
     registry.push("private/busybox", "1", &busybox).await;
     let name = registry.image("private/busybox", "1");
-    let secrets: kube::Api<Secret> = kube::Api::namespaced(api.client.clone(), "default");
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(api.admin.clone(), "default");
     let pp = kube::api::PostParams::default();
     for (n, t) in [
         ("regcred", "kubernetes.io/dockerconfigjson"),

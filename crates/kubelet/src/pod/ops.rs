@@ -22,6 +22,14 @@ pub struct Runtime {
     ips: Arc<Mutex<HashMap<String, Vec<String>>>>,
 }
 
+/// A stop or remove of something the runtime no longer has is done, not failed.
+fn gone_is_done<T>(r: Result<T, CriError>) -> Result<(), CriError> {
+    match r {
+        Err(e) if !e.is_not_found() => Err(e),
+        _ => Ok(()),
+    }
+}
+
 fn uid_filter(uid: &str) -> HashMap<String, String> {
     [(labels::POD_UID.to_string(), uid.to_string())].into()
 }
@@ -182,36 +190,30 @@ impl Runtime {
     }
 
     pub async fn stop_sandbox(&self, id: &str) -> Result<(), CriError> {
-        match self
-            .cri
-            .runtime
-            .clone()
-            .stop_pod_sandbox(cri::StopPodSandboxRequest {
-                pod_sandbox_id: id.to_string(),
-            })
-            .await
-            .call("StopPodSandbox")
-        {
-            Err(e) if !e.is_not_found() => Err(e),
-            _ => Ok(()),
-        }
+        gone_is_done(
+            self.cri
+                .runtime
+                .clone()
+                .stop_pod_sandbox(cri::StopPodSandboxRequest {
+                    pod_sandbox_id: id.to_string(),
+                })
+                .await
+                .call("StopPodSandbox"),
+        )
     }
 
     pub async fn remove_sandbox(&self, id: &str) -> Result<(), CriError> {
         self.ips.lock().remove(id);
-        match self
-            .cri
-            .runtime
-            .clone()
-            .remove_pod_sandbox(cri::RemovePodSandboxRequest {
-                pod_sandbox_id: id.to_string(),
-            })
-            .await
-            .call("RemovePodSandbox")
-        {
-            Err(e) if !e.is_not_found() => Err(e),
-            _ => Ok(()),
-        }
+        gone_is_done(
+            self.cri
+                .runtime
+                .clone()
+                .remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                    pod_sandbox_id: id.to_string(),
+                })
+                .await
+                .call("RemovePodSandbox"),
+        )
     }
 
     pub async fn create_container(
@@ -248,37 +250,31 @@ impl Runtime {
 
     /// Stops a container: SIGTERM (or the image's stop signal), SIGKILL after `grace` seconds.
     pub async fn stop_container(&self, id: &str, grace: i64) -> Result<(), CriError> {
-        match self
-            .cri
-            .runtime
-            .clone()
-            .stop_container(cri::StopContainerRequest {
-                container_id: id.to_string(),
-                timeout: grace.max(0),
-            })
-            .await
-            .call("StopContainer")
-        {
-            Err(e) if !e.is_not_found() => Err(e),
-            _ => Ok(()),
-        }
+        gone_is_done(
+            self.cri
+                .runtime
+                .clone()
+                .stop_container(cri::StopContainerRequest {
+                    container_id: id.to_string(),
+                    timeout: grace.max(0),
+                })
+                .await
+                .call("StopContainer"),
+        )
     }
 
     pub async fn remove_container(&self, id: &str) -> Result<(), CriError> {
         self.exited.lock().remove(id);
-        match self
-            .cri
-            .runtime
-            .clone()
-            .remove_container(cri::RemoveContainerRequest {
-                container_id: id.to_string(),
-            })
-            .await
-            .call("RemoveContainer")
-        {
-            Err(e) if !e.is_not_found() => Err(e),
-            _ => Ok(()),
-        }
+        gone_is_done(
+            self.cri
+                .runtime
+                .clone()
+                .remove_container(cri::RemoveContainerRequest {
+                    container_id: id.to_string(),
+                })
+                .await
+                .call("RemoveContainer"),
+        )
     }
 
     /// Forgets cached statuses of containers the runtime no longer has.

@@ -4,30 +4,9 @@
 
 use k8s_openapi::api::core::v1::Pod;
 
-/// Go's `%q` of a string: double-quoted, with Go's escapes for control characters.
+/// Go's `%q` of a string (the API crate's, which error messages share).
 pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            '\u{fffd}' => out.push_str("\\ufffd"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    rkube_api::go_quote::go_quote(s)
 }
 
 /// Go's `time.Duration` text of a whole number of seconds: `1s`, `1m30s`, `2h0m0s`.

@@ -4,7 +4,6 @@
 
 #![allow(dead_code)]
 
-pub mod api;
 pub mod apiserver;
 pub mod apiserver_vol;
 pub mod cluster;
