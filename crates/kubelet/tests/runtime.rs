@@ -97,7 +97,7 @@ async fn supervised_containerd_runs_a_networked_sandbox_and_a_container() {
                 command: vec![
                     "sh".into(),
                     "-c".into(),
-                    "echo hello; exec sleep 1000".into(),
+                    "echo hello; exec httpd -f -p 8080 -h /etc".into(),
                 ],
                 log_path: "c/0.log".into(),
                 ..Default::default()
@@ -125,17 +125,24 @@ async fn supervised_containerd_runs_a_networked_sandbox_and_a_container() {
         .status
         .unwrap();
     assert_eq!(cs.state, c::ContainerState::ContainerRunning as i32);
-    // the pod answers ping from the host through the bridge
-    let ping = std::process::Command::new("ping")
-        .args(["-c", "1", "-W", "2", &ip])
-        .output();
-    if let Ok(out) = ping {
-        assert!(
-            out.status.success(),
-            "ping {ip}: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-    }
+    // the container's server answers from the host through the bridge
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let body = loop {
+        use std::io::{Read, Write};
+        let attempt = std::net::TcpStream::connect((ip.as_str(), 8080)).and_then(|mut s| {
+            s.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
+            s.write_all(b"GET /passwd HTTP/1.0\r\n\r\n")?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out)
+        });
+        match attempt {
+            Ok(body) => break body,
+            Err(e) => assert!(std::time::Instant::now() < deadline, "{ip}:8080: {e}"),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(body.contains("root:x:0:0"), "{body}");
     let log = rt.dir.path().join("logs/c/0.log");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
