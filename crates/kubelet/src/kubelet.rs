@@ -292,14 +292,21 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Kubelet
                 .collect::<Vec<Pod>>()
         })
     };
+    let events_live = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let tasks = vec![
         volumes.spawn_refresher(running_pods, cfg.volume_refresh_period),
         tokio::spawn(watch_pods(ctx.clone(), workers.clone(), synced.clone())),
+        tokio::spawn(runtime_events(
+            ctx.clone(),
+            workers.clone(),
+            events_live.clone(),
+        )),
         tokio::spawn(relist(
             ctx.clone(),
             workers.clone(),
             synced,
             cfg.relist_period,
+            events_live,
         )),
         tokio::spawn(node_status(ctx.clone(), cfg.clone(), registered.clone())),
         tokio::spawn(lease_loop(client, registered.clone())),
@@ -465,6 +472,42 @@ fn mirror_hash(pod: &Pod) -> Option<String> {
         .cloned()
 }
 
+/// Wakes pods' workers from the runtime's CRI event stream (GetContainerEvents: containerd 1.7
+/// and later, CRI-O). Returns when the runtime has no such stream (containerd 1.6 answers
+/// Unimplemented) or it ends; the relist then keeps noticing changes on its own.
+async fn runtime_events(
+    ctx: Arc<Ctx>,
+    workers: Arc<Workers>,
+    events_live: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let stream = ctx
+        .runtime
+        .cri
+        .runtime
+        .clone()
+        .get_container_events(k8s_cri::v1::GetEventsRequest {})
+        .await;
+    let mut stream = match stream {
+        Ok(s) => s.into_inner(),
+        Err(status) => {
+            tracing::info!(code = ?status.code(), "the runtime serves no CRI event stream; relisting every 100 ms");
+            return;
+        }
+    };
+    events_live.store(true, std::sync::atomic::Ordering::SeqCst);
+    while let Ok(Some(ev)) = stream.message().await {
+        let uid = ev
+            .pod_sandbox_status
+            .and_then(|s| s.metadata)
+            .map(|m| m.uid)
+            .unwrap_or_default();
+        if !uid.is_empty() && ctx.pods.read().contains_key(&uid) {
+            workers.notify(&uid);
+        }
+    }
+    events_live.store(false, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// Lists the runtime periodically and wakes the workers of pods whose sandboxes or
 /// containers changed; pods the runtime has and the API does not get a worker that removes
 /// them.
@@ -473,12 +516,24 @@ async fn relist(
     workers: Arc<Workers>,
     synced: Arc<std::sync::atomic::AtomicBool>,
     period: Duration,
+    events_live: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let mut last: HashMap<String, Vec<(String, i32)>> = HashMap::new();
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks: u64 = 0;
     loop {
         tick.tick().await;
+        ticks += 1;
+        // with a live event stream the relist is only a safety net (once a second, as
+        // upstream's evented PLEG keeps one)
+        if events_live.load(std::sync::atomic::Ordering::SeqCst)
+            && ticks
+                % (Duration::from_secs(1).as_millis() / period.as_millis().max(1)).max(1) as u64
+                != 0
+        {
+            continue;
+        }
         let Ok((sandboxes, containers)) = ctx.runtime.list_all(&ctx.node.node_name).await else {
             continue;
         };
