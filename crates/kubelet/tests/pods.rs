@@ -459,6 +459,17 @@ async fn a_container_over_its_memory_limit_is_oom_killed() {
         .unwrap();
     assert_eq!(t.reason.as_deref(), Some("OOMKilled"), "{t:?}");
     assert_eq!(t.exit_code, 137);
+    // the pod's own cgroup (Burstable: a limit without a request) carries the summed limit
+    let cgroup = rkube_kubelet::cgroups::pod_cgroup(
+        &c.config.cgroup_root,
+        rkube_kubelet::cgroups::Qos::Burstable,
+        p.metadata.uid.as_deref().unwrap(),
+    );
+    let limit = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"
+    ))
+    .expect("the pod cgroup");
+    assert_eq!(limit.trim(), (32u64 << 20).to_string());
     c.stop().await;
 }
 
@@ -722,5 +733,56 @@ async fn pods_reach_each_other_and_host_network_pods_share_the_host() {
     assert!(http_get("127.0.0.1", port, "/passwd")
         .await
         .contains("root:x:0:0"));
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sidecar_starts_before_the_containers_and_keeps_running_beside_them() {
+    if !common::prerequisites() {
+        return;
+    }
+    let c = Cluster::start().await;
+    let mut sidecar = busybox("proxy", "exec httpd -f -p 8080 -h /etc");
+    sidecar["restartPolicy"] = serde_json::json!("Always");
+    let mut main = busybox("main", "exec sleep 3600");
+    // ready only while the sidecar answers on the pod's shared loopback
+    main["readinessProbe"] = serde_json::json!({
+        "exec": {"command": ["sh", "-c", "wget -qO- http://127.0.0.1:8080/passwd | grep -q root"]},
+        "periodSeconds": 1, "timeoutSeconds": 5,
+    });
+    let spec = serde_json::json!({
+        "initContainers": [sidecar],
+        "containers": [main],
+        "terminationGracePeriodSeconds": 0,
+    });
+    c.pods("default")
+        .create(&PostParams::default(), &pod("sidecar", &c.node, spec))
+        .await
+        .expect("create");
+    let p = running_pod(&c, "sidecar").await;
+    let proxy = container_status(&p, "proxy").unwrap();
+    let main = container_status(&p, "main").unwrap();
+    let proxy_started = proxy
+        .state
+        .unwrap()
+        .running
+        .expect("the sidecar keeps running")
+        .started_at
+        .unwrap();
+    let main_started = main.state.unwrap().running.unwrap().started_at.unwrap();
+    assert!(
+        proxy_started.0 <= main_started.0,
+        "the sidecar started first"
+    );
+    assert!(proxy.ready && main.ready);
+    let init = p
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Initialized")
+        .unwrap();
+    assert_eq!(init.status, "True");
     c.stop().await;
 }

@@ -323,6 +323,59 @@ pub fn container_resources(
     }
 }
 
+/// The pod cgroup's limits (upstream's `ResourceConfigForPod`): cpu.shares from the sum of the
+/// cpu requests; a cpu quota and a memory limit only when every container has that limit
+/// (init containers count by their largest value, as they run one at a time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodCgroupLimits {
+    pub cpu_shares: i64,
+    /// (quota, period) in microseconds.
+    pub cpu_quota: Option<(i64, i64)>,
+    pub memory_limit: Option<i64>,
+}
+
+pub fn pod_cgroup_limits(pod: &Pod) -> PodCgroupLimits {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let sum_or_max = |limits: bool, name: &str, milli: bool| -> (i64, bool) {
+        let value = |c: &Container| {
+            quantity(c, limits, name)
+                .or_else(|| {
+                    if limits {
+                        None
+                    } else {
+                        quantity(c, true, name)
+                    }
+                })
+                .map(|q| if milli { q.milli_value() } else { q.value() })
+        };
+        let mut all = true;
+        let mut sum = 0i64;
+        for c in &spec.containers {
+            match value(c) {
+                Some(v) => sum += v,
+                None => all = false,
+            }
+        }
+        let mut init_max = 0i64;
+        for c in spec.init_containers.iter().flatten() {
+            match value(c) {
+                Some(v) => init_max = init_max.max(v),
+                None => all = false,
+            }
+        }
+        (sum.max(init_max), all)
+    };
+    let (cpu_req, _) = sum_or_max(false, "cpu", true);
+    let (cpu_lim, cpu_all) = sum_or_max(true, "cpu", true);
+    let (mem_lim, mem_all) = sum_or_max(true, "memory", false);
+    let period = 100_000;
+    PodCgroupLimits {
+        cpu_shares: cpu_shares(cpu_req),
+        cpu_quota: (cpu_all && cpu_lim > 0).then(|| ((cpu_lim * period / 1000).max(1000), period)),
+        memory_limit: (mem_all && mem_lim > 0).then_some(mem_lim),
+    }
+}
+
 /// Everything [`container_config`] takes besides the pod and the container.
 #[derive(Debug, Clone)]
 pub struct ContainerInputs<'a> {
@@ -685,6 +738,26 @@ mod tests {
         let mut c2 = c.clone();
         c2.image = Some("other".into());
         assert_ne!(container_hash(c), container_hash(&c2));
+    }
+
+    #[test]
+    fn pod_cgroups_get_the_summed_requests_and_limits_only_when_every_container_has_one() {
+        let mut p = pod();
+        let l = pod_cgroup_limits(&p);
+        assert_eq!(l.cpu_shares, 512);
+        assert_eq!(l.cpu_quota, Some((100_000, 100_000)));
+        assert_eq!(l.memory_limit, Some(64 << 20));
+        let mut second = p.spec.as_ref().unwrap().containers[0].clone();
+        second.name = "b".into();
+        second.resources = None;
+        p.spec.as_mut().unwrap().containers.push(second);
+        let l = pod_cgroup_limits(&p);
+        assert_eq!(l.cpu_shares, 512);
+        assert_eq!(
+            (l.cpu_quota, l.memory_limit),
+            (None, None),
+            "one container without limits"
+        );
     }
 
     #[test]

@@ -259,6 +259,22 @@ impl Worker {
         }
         if let Err(e) = cgroups::create(&cgroup) {
             tracing::warn!(%cgroup, error = %e, "creating the pod cgroup");
+        } else if runtime.sandboxes.is_empty() {
+            // the pod cgroup's own limits, set once before anything runs in it
+            let l = spec::pod_cgroup_limits(pod);
+            let mut writes = vec![("cpu", "cpu.shares", l.cpu_shares.to_string())];
+            if let Some((quota, period)) = l.cpu_quota {
+                writes.push(("cpu", "cpu.cfs_period_us", period.to_string()));
+                writes.push(("cpu", "cpu.cfs_quota_us", quota.to_string()));
+            }
+            if let Some(m) = l.memory_limit {
+                writes.push(("memory", "memory.limit_in_bytes", m.to_string()));
+            }
+            for (controller, file, value) in writes {
+                if let Err(e) = cgroups::write(controller, &cgroup, file, &value) {
+                    tracing::debug!(%cgroup, file, error = %e, "setting a pod cgroup limit");
+                }
+            }
         }
         if !self.volumes_ready {
             match self.ctx.volumes.setup(pod).await {
