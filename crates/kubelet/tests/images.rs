@@ -121,7 +121,7 @@ async fn if_not_present_uses_the_present_image_without_pulling() {
         return;
     }
     let rt = Runtime::start().await;
-    let api = Api::start().await;
+    let api = Api::with_service_accounts().await;
     let (images, events) = manager(&rt, &api);
     let id = image_id(&rt, common::images::BUSYBOX)
         .await
@@ -163,7 +163,7 @@ async fn a_pull_from_the_local_registry_succeeds_and_always_pulls_again() {
         return;
     }
     let rt = Runtime::start().await;
-    let api = Api::start().await;
+    let api = Api::with_service_accounts().await;
     let registry = Registry::start().await;
     let busybox = busybox_image();
     registry.push("rkube/busybox", "1", &busybox).await;
@@ -235,7 +235,7 @@ async fn never_with_a_missing_image_is_err_image_never_pull_and_bad_names_are_in
         return;
     }
     let rt = Runtime::start().await;
-    let api = Api::start().await;
+    let api = Api::with_service_accounts().await;
     let (images, events) = manager(&rt, &api);
     let err = failed(
         images
@@ -270,7 +270,7 @@ async fn a_missing_image_gives_err_image_pull_then_image_pull_back_off() {
         return;
     }
     let rt = Runtime::start().await;
-    let api = Api::start().await;
+    let api = Api::with_service_accounts().await;
     let registry = Registry::start().await;
     let (images, events) = manager(&rt, &api);
     let images = images.with_backoff(Duration::from_millis(500), Duration::from_secs(5));
@@ -377,7 +377,7 @@ async fn a_private_registry_pulls_with_the_pull_secret_and_fails_without() {
         return;
     }
     let rt = Runtime::start().await;
-    let api = Api::start().await;
+    let api = Api::with_service_accounts().await;
     let login = Login {
         username: "alice".into(),
         password: "s3cret".into(),
@@ -458,7 +458,7 @@ async fn a_hosts_toml_sends_a_registry_to_another_address() {
         return;
     }
     let rt = Runtime::start().await;
-    let api = Api::start().await;
+    let api = Api::with_service_accounts().await;
     let registry = Registry::start().await;
     let busybox = busybox_image();
     registry.push("rkube/busybox", "1", &busybox).await;

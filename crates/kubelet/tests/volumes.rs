@@ -149,7 +149,7 @@ async fn api_backed_volumes_are_projected_atomically_with_modes_fs_group_and_ref
     if !common::prerequisites() {
         return;
     }
-    let api = VolApi::start().await;
+    let api = VolApi::with_service_accounts().await;
     let ns = "team";
     setup_namespace(&api, ns).await;
     api.node(NODE, "4", "8Gi").await;
@@ -433,7 +433,7 @@ async fn emptydirs_hostpaths_and_claims_are_set_up_mounted_and_torn_down() {
     if !common::prerequisites() {
         return;
     }
-    let api = VolApi::start().await;
+    let api = VolApi::with_service_accounts().await;
     let ns = "default";
     api.namespace(ns).await;
     api.node(NODE, "2", "4Gi").await;
@@ -663,7 +663,7 @@ async fn setup_failures_read_as_upstreams_events_and_spare_the_other_volumes() {
     if !common::prerequisites() {
         return;
     }
-    let api = VolApi::start().await;
+    let api = VolApi::with_service_accounts().await;
     let ns = "default";
     setup_namespace(&api, ns).await;
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(api.admin.clone(), ns);
@@ -828,7 +828,7 @@ async fn busybox_containers_see_their_volumes_through_cri() {
     if !common::prerequisites() {
         return;
     }
-    let api = VolApi::start().await;
+    let api = VolApi::with_service_accounts().await;
     let ns = "default";
     setup_namespace(&api, ns).await;
     api.node(NODE, "2", "4Gi").await;

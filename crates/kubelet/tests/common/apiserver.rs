@@ -38,7 +38,19 @@ impl Drop for TestApi {
 }
 
 impl TestApi {
+    /// Without the ServiceAccount admission plugin (pods need no service account).
     pub async fn start() -> TestApi {
+        TestApi::start_with(false).await
+    }
+
+    /// With the default admission plugins, ServiceAccount included: pods get the
+    /// `kube-api-access-*` projected volume, so their namespace needs what the controllers
+    /// would make (see `namespace`).
+    pub async fn with_service_accounts() -> TestApi {
+        TestApi::start_with(true).await
+    }
+
+    async fn start_with(service_accounts: bool) -> TestApi {
         let dir = tempfile::Builder::new()
             .prefix("rkapi")
             .tempdir_in("/tmp")
@@ -48,14 +60,16 @@ impl TestApi {
         let kubelet_cert = ca
             .issue_client(KUBELET_CLIENT_USER, &[])
             .expect("kubelet client cert");
-        let mut security = rkube_apiserver::Security {
+        let admission = if service_accounts {
+            rkube_apiserver::admission::Admission::default_plugins()
+        } else {
             // The ServiceAccount plugin wants `default` accounts a controller makes; no
             // controller runs here.
-            admission: rkube_apiserver::admission::Admission::from_flags(
-                &[],
-                &["ServiceAccount".into()],
-            )
-            .expect("admission plugins"),
+            rkube_apiserver::admission::Admission::from_flags(&[], &["ServiceAccount".into()])
+                .expect("admission plugins")
+        };
+        let mut security = rkube_apiserver::Security {
+            admission,
             ..Default::default()
         };
         let key =
@@ -63,7 +77,7 @@ impl TestApi {
                 .expect("service-account key");
         security.service_accounts = Some(rkube_apiserver::sa_token::ServiceAccountTokens::new(
             key,
-            "https://kubernetes.default.svc.cluster.local".to_string(),
+            super::apiserver_vol::ISSUER.to_string(),
         ));
         security.kubelet = rkube_apiserver::kubelet_client::KubeletClient::new(
             &rkube_apiserver::kubelet_client::KubeletClientConfig {

@@ -1,68 +1,20 @@
-//! An in-process API server for the volume tests: an embedded store in a temporary
-//! directory, RBAC and the Node authorizer on, the default admission plugins (ServiceAccount
-//! included, so pods get the `kube-api-access-*` projected volume), and service-account
-//! tokens signed with a key of its own, so TokenRequest and TokenReview work.
-
-use std::sync::Arc;
+//! What the volume and pod tests add to the shared API server fixture: a namespace with its
+//! default service account and `kube-root-ca.crt` (what the controllers would make), and Node
+//! objects with allocatable resources.
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, ServiceAccount};
+
+use super::apiserver::TestApi;
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
 /// The issuer (and API audience) of the test server's service-account tokens.
 pub const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 
-pub struct VolApi {
-    pub server: Arc<rkube_apiserver::ApiServer>,
-    /// A cluster admin (the test itself).
-    pub admin: kube::Client,
-    _dir: tempfile::TempDir,
-}
+/// The API server of the volume and pod tests: [`TestApi`] with service-account admission.
+pub type VolApi = TestApi;
 
-impl VolApi {
-    pub async fn start() -> VolApi {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store: Arc<dyn rkube_store::Store> = Arc::new(
-            rkube_store::embedded::EmbeddedStore::open(&dir.path().join("store"))
-                .await
-                .expect("store"),
-        );
-        let key = rkube_pki::jwt::SigningKey::load_or_create(&dir.path().join("sa.key"))
-            .expect("service-account key");
-        let security = rkube_apiserver::Security {
-            admission: rkube_apiserver::admission::Admission::default_plugins(),
-            service_accounts: Some(rkube_apiserver::sa_token::ServiceAccountTokens::new(
-                key,
-                ISSUER.to_string(),
-            )),
-            ..Default::default()
-        };
-        let server =
-            rkube_apiserver::ApiServer::new(store, rkube_apiserver::Config::default(), security)
-                .await
-                .expect("API server");
-        let admin = server.client(rkube_apiserver::authz::User {
-            name: "test-admin".into(),
-            groups: vec!["system:masters".into(), "system:authenticated".into()],
-            ..Default::default()
-        });
-        VolApi {
-            server,
-            admin,
-            _dir: dir,
-        }
-    }
-
-    /// A client acting as the kubelet of `node` (`system:node:<node>` in `system:nodes`),
-    /// confined by the Node authorizer and NodeRestriction.
-    pub fn node_client(&self, node: &str) -> kube::Client {
-        self.server.client(rkube_apiserver::authz::User {
-            name: format!("system:node:{node}"),
-            groups: vec!["system:nodes".into(), "system:authenticated".into()],
-            ..Default::default()
-        })
-    }
-
+impl TestApi {
     /// A namespace with what the controllers would have made in it: the `default`
     /// service account and the `kube-root-ca.crt` config map.
     pub async fn namespace(&self, ns: &str) {

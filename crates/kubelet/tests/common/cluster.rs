@@ -52,7 +52,7 @@ impl Cluster {
             .expect("tempdir");
         // the API server with service-account tokens, and the namespace's default service
         // account and kube-root-ca.crt, which every pod's kube-api-access volume needs
-        let api = super::apiserver_vol::VolApi::start().await;
+        let api = super::apiserver_vol::VolApi::with_service_accounts().await;
         api.namespace("default").await;
         let (server, admin) = (api.server.clone(), api.admin.clone());
         let n = (std::process::id() % 100) * 20 + NEXT.fetch_add(1, Ordering::SeqCst) % 20;
