@@ -2,7 +2,7 @@
 //! podCIDR, portmap for hostPorts, and loopback, written where the runtime's CNI plugin reads
 //! it. The runtime (containerd) calls the plugins; the kubelet only writes this file.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::json;
 
@@ -77,11 +77,6 @@ pub fn write(cfg: &CniConfig, pod_cidrs: &[String]) -> std::io::Result<bool> {
     std::fs::write(&tmp, &text)?;
     std::fs::rename(&tmp, &path)?;
     Ok(true)
-}
-
-/// The conflist's path.
-pub fn path(conf_dir: &Path) -> PathBuf {
-    conf_dir.join(CONFLIST)
 }
 
 #[cfg(test)]

@@ -280,11 +280,6 @@ impl Containerd {
         }
         let _ = std::fs::remove_file(&self.layout.pid_file);
     }
-
-    /// Whether the daemon is still running (`None`) or how it ended.
-    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
 }
 
 async fn check_installed() -> Result<(), ContainerdError> {

@@ -293,7 +293,7 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Kubelet
         })
     };
     let events_live = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let tasks = vec![
+    let mut tasks = vec![
         volumes.spawn_refresher(running_pods, cfg.volume_refresh_period),
         tokio::spawn(watch_pods(ctx.clone(), workers.clone(), synced.clone())),
         tokio::spawn(runtime_events(
@@ -304,14 +304,13 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Kubelet
         tokio::spawn(relist(
             ctx.clone(),
             workers.clone(),
-            synced,
+            synced.clone(),
             cfg.relist_period,
             events_live,
         )),
         tokio::spawn(node_status(ctx.clone(), cfg.clone(), registered.clone())),
         tokio::spawn(lease_loop(client, registered.clone())),
     ];
-    let mut tasks = tasks;
     if let (Some(serving), Some(listener)) = (cfg.serving.clone(), listener) {
         let deps = crate::server::ServerDeps {
             cri: cri.clone(),
@@ -338,6 +337,7 @@ pub async fn start(cfg: Config, client: kube::Client) -> Result<Running, Kubelet
             workers.clone(),
             dir,
             registered,
+            synced,
         )));
     }
     Ok(Running {
@@ -417,7 +417,7 @@ async fn watch_pods(
             Ok(watcher::Event::Apply(pod)) | Ok(watcher::Event::InitApply(pod)) => {
                 // a static pod's mirror only shows it; the kubelet runs it from its manifest
                 if let Some(hash) = mirror_hash(&pod) {
-                    ctx.mirrors.write().insert(hash.clone(), pod.status.clone());
+                    ctx.mirrors.write().insert(hash.clone(), Arc::new(pod));
                     workers.notify(&hash);
                     continue;
                 }
@@ -653,7 +653,13 @@ async fn node_status(ctx: Arc<Ctx>, cfg: Config, registered: Node) {
 
 /// Runs the static pods of `dir`: reads the manifests every second, starts the pods that
 /// appear or change, stops those whose file went, and keeps each one's mirror pod in the API.
-async fn static_source(ctx: Arc<Ctx>, workers: Arc<Workers>, dir: PathBuf, node: Node) {
+async fn static_source(
+    ctx: Arc<Ctx>,
+    workers: Arc<Workers>,
+    dir: PathBuf,
+    node: Node,
+    synced: Arc<std::sync::atomic::AtomicBool>,
+) {
     use crate::static_pods;
     let _ = std::fs::create_dir_all(&dir);
     let mut reported: HashSet<String> = HashSet::new();
@@ -696,14 +702,13 @@ async fn static_source(ctx: Arc<Ctx>, workers: Arc<Workers>, dir: PathBuf, node:
                 workers.wake(&ctx, uid);
             }
         }
-        // mirrors: one current mirror per static pod, none for pods that went
-        let api: Api<Pod> = Api::all(ctx.client.clone());
-        let lp = kube::api::ListParams::default()
-            .fields(&format!("spec.nodeName={}", ctx.node.node_name));
-        let Ok(list) = api.list(&lp).await else {
+        // mirrors (as the pod watch saw them): one current mirror per static pod, none for
+        // pods that went
+        if !synced.load(std::sync::atomic::Ordering::SeqCst) {
             continue;
-        };
-        for m in list.items.iter().filter(|m| static_pods::is_mirror(m)) {
+        }
+        let mirrors: Vec<Arc<Pod>> = ctx.mirrors.read().values().cloned().collect();
+        for m in &mirrors {
             let current = want.values().any(|p| {
                 p.metadata.name == m.metadata.name
                     && p.metadata.namespace == m.metadata.namespace
@@ -728,7 +733,7 @@ async fn static_source(ctx: Arc<Ctx>, workers: Arc<Workers>, dir: PathBuf, node:
             }
         }
         for (uid, p) in &want {
-            let exists = list.items.iter().any(|m| {
+            let exists = mirrors.iter().any(|m| {
                 m.metadata.name == p.metadata.name && m.metadata.namespace == p.metadata.namespace
             });
             if !exists {

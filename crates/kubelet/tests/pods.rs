@@ -502,7 +502,7 @@ async fn a_kubelet_restart_adopts_running_containers() {
         .expect("the container is still there");
     assert_eq!(same.state, rkube_kubelet::pod::observed::State::Running);
     assert_eq!(rt.containers.len(), 1, "no second container was started");
-    // and a status change is still reported by the new kubelet
+    // and the new kubelet still carries the pod through its deletion
     c.pods("default")
         .delete("adopt", &DeleteParams::default())
         .await

@@ -22,7 +22,6 @@ struct Entry {
 #[derive(Debug, Clone, Default)]
 pub struct Backoff {
     entries: HashMap<String, Entry>,
-    initial: Option<Duration>,
 }
 
 fn nanos(d: Duration) -> i64 {
@@ -30,18 +29,6 @@ fn nanos(d: Duration) -> i64 {
 }
 
 impl Backoff {
-    /// A table with a different first backoff (tests).
-    pub fn with_initial(initial: Duration) -> Backoff {
-        Backoff {
-            entries: HashMap::new(),
-            initial: Some(initial),
-        }
-    }
-
-    fn initial(&self) -> Duration {
-        self.initial.unwrap_or(INITIAL)
-    }
-
     /// If the container must still wait after an instance that finished at `finished_at`,
     /// how long (`now` and `finished_at` in nanoseconds since the epoch).
     pub fn remaining(&self, key: &str, finished_at: i64, now: i64) -> Option<Duration> {
@@ -53,13 +40,12 @@ impl Backoff {
     /// Records a restart at `now`: the next backoff doubles (up to [`MAX`]), or starts at the
     /// initial value when the entry is new or was idle for twice the maximum.
     pub fn next(&mut self, key: &str, now: i64) {
-        let initial = self.initial();
         let entry = self.entries.entry(key.to_string()).or_insert(Entry {
             backoff: Duration::ZERO,
             updated: now,
         });
         if entry.backoff.is_zero() || now - entry.updated > 2 * nanos(MAX) {
-            entry.backoff = initial;
+            entry.backoff = INITIAL;
         } else {
             entry.backoff = (entry.backoff * 2).min(MAX);
         }

@@ -45,9 +45,9 @@ pub struct Ctx {
     pub probes: Arc<crate::probes::ProbeManager>,
     pub volumes: Arc<crate::volumes::VolumeManager>,
     pub node_allocatable: RwLock<BTreeMap<String, String>>,
-    /// The status of each static pod's mirror in the API, by the static pod's uid (`None`:
-    /// a mirror without status; absent: no mirror yet).
-    pub mirrors: RwLock<HashMap<String, Option<PodStatus>>>,
+    /// The mirror pods in the API as the watch last saw them, by the uid of the static pod
+    /// each shows (its `kubernetes.io/config.mirror` hash; absent: no mirror yet).
+    pub mirrors: RwLock<HashMap<String, Arc<Pod>>>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -90,6 +90,14 @@ fn field_path(kind: Kind, name: &str) -> String {
         Kind::Regular => format!("spec.containers{{{name}}}"),
         _ => format!("spec.initContainers{{{name}}}"),
     }
+}
+
+/// Where a sync starts its containers: the sandbox and what its configs need.
+struct StartIn<'a> {
+    sandbox_id: &'a str,
+    pod_ips: &'a [String],
+    sandbox_cfg: cri::PodSandboxConfig,
+    qos: cgroups::Qos,
 }
 
 /// One pod's worker state.
@@ -141,7 +149,7 @@ impl Worker {
         loop {
             let pod = self.ctx.pods.read().get(&self.uid).cloned();
             let next = match pod {
-                None => match self.cleanup(None).await {
+                None => match self.cleanup().await {
                     Ok(()) => Next::Done,
                     Err(e) => {
                         tracing::warn!(uid = %self.uid, error = %e, "cleaning up a removed pod");
@@ -377,11 +385,16 @@ impl Worker {
             acted = true;
         }
         if let Some(sb) = &sandbox {
-            let sandbox_cfg = spec::sandbox_config(pod, sandbox_attempt, &cgroup, &self.ctx.node);
+            let target = StartIn {
+                sandbox_id: &sb.id,
+                pod_ips: &sb.ips,
+                sandbox_cfg: spec::sandbox_config(pod, sandbox_attempt, &cgroup, &self.ctx.node),
+                qos,
+            };
+            // what the environments draw on, read from the API once for all the starts
+            let mut sources = None;
             for s in &p.start {
-                let started = self
-                    .start_container(pod, s, &sb.id, &sb.ips, &sandbox_cfg, qos)
-                    .await;
+                let started = self.start_container(pod, s, &target, &mut sources).await;
                 acted = true;
                 if !started && s.kind != Kind::Regular {
                     break;
@@ -420,11 +433,15 @@ impl Worker {
         &mut self,
         pod: &Pod,
         s: &plan::Start,
-        sandbox_id: &str,
-        pod_ips: &[String],
-        sandbox_cfg: &cri::PodSandboxConfig,
-        qos: cgroups::Qos,
+        target: &StartIn<'_>,
+        sources: &mut Option<env::Sources>,
     ) -> bool {
+        let (sandbox_id, pod_ips, sandbox_cfg, qos) = (
+            target.sandbox_id,
+            target.pod_ips,
+            &target.sandbox_cfg,
+            target.qos,
+        );
         let Some((c, _)) = plan::spec_containers(pod)
             .into_iter()
             .find(|(c, _)| c.name == s.name)
@@ -444,7 +461,7 @@ impl Worker {
             }
         };
         // the environment
-        let env = match self.environment(pod, &c, pod_ips).await {
+        let env = match self.environment(pod, &c, pod_ips, sources).await {
             Ok(e) => e,
             Err(message) => {
                 self.event(pod, true, "Failed", format!("Error: {message}"), fp.clone())
@@ -596,12 +613,24 @@ impl Worker {
         spec::verify_run_as_non_root(pod, c, uid, &user)
     }
 
+    /// The container's environment; `sources` caches what it reads from the API for the
+    /// other containers started in the same sync.
     async fn environment(
         &self,
         pod: &Pod,
         c: &SpecContainer,
         pod_ips: &[String],
+        sources: &mut Option<env::Sources>,
     ) -> Result<Vec<(String, String)>, String> {
+        let src = match sources {
+            Some(src) => src,
+            None => sources.insert(self.env_sources(pod, pod_ips).await?),
+        };
+        env::resolve(pod, c, src).map_err(|e| e.0)
+    }
+
+    /// The ConfigMaps, Secrets and Services the pod's environments may draw on.
+    async fn env_sources(&self, pod: &Pod, pod_ips: &[String]) -> Result<env::Sources, String> {
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let mut src = env::Sources {
             host_ips: self.ctx.host_ips.clone(),
@@ -644,7 +673,7 @@ impl Worker {
                 src.master_service = Some(k);
             }
         }
-        env::resolve(pod, c, &src).map_err(|e| e.0)
+        Ok(src)
     }
 
     fn pod_dir(&self) -> PathBuf {
@@ -764,7 +793,12 @@ impl Worker {
             st.phase = Some(terminal_phase(&st).into());
         }
         if crate::static_pods::is_static(pod) {
-            let mirror = self.ctx.mirrors.read().get(&self.uid).cloned();
+            let mirror = self
+                .ctx
+                .mirrors
+                .read()
+                .get(&self.uid)
+                .map(|m| m.status.clone());
             match mirror {
                 // no mirror yet: the static source creates it and wakes this worker
                 None => {
@@ -919,7 +953,7 @@ impl Worker {
     }
 
     /// The pod is gone from the API: remove what is left of it on the node.
-    async fn cleanup(&mut self, _pod: Option<&Pod>) -> Result<(), crate::cri::CriError> {
+    async fn cleanup(&mut self) -> Result<(), crate::cri::CriError> {
         self.ctx.probes.remove_pod(&self.uid);
         if let Err(e) = self.ctx.volumes.teardown(&self.uid).await {
             tracing::warn!(uid = %self.uid, error = %e, "tearing down a pod's volumes");
@@ -998,29 +1032,24 @@ fn terminal_phase(st: &PodStatus) -> &'static str {
     }
 }
 
-/// The last `lines` lines (at most `bytes` bytes) of a CRI-format log file, as text.
+/// The last `lines` lines (at most `bytes` bytes) of a CRI-format log file, as text (what
+/// FallbackToLogsOnError puts in the status; partial entries joined as the log reader does).
 pub fn log_tail(path: &str, lines: usize, bytes: usize) -> String {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Ok(data) = std::fs::read(path) else {
         return String::new();
     };
-    let mut out: Vec<String> = Vec::new();
-    let mut partial = String::new();
-    for line in text.lines() {
-        // <time> <stream> <P|F> <content>
-        let mut parts = line.splitn(4, ' ');
-        let (_, _, tag, content) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next().unwrap_or(""),
-        );
-        partial.push_str(content);
-        if tag != Some("P") {
-            out.push(std::mem::take(&mut partial));
+    let mut text: Vec<u8> = Vec::new();
+    for line in data.split(|b| *b == b'\n') {
+        if let Some(entry) = crate::server::logs::parse_line(line) {
+            text.extend_from_slice(entry.text);
+            if !entry.partial {
+                text.push(b'\n');
+            }
         }
     }
-    let start = out.len().saturating_sub(lines);
-    let mut s = out[start..].join("\n");
+    let text = String::from_utf8_lossy(&text);
+    let all: Vec<&str> = text.trim_end_matches('\n').split('\n').collect();
+    let mut s = all[all.len().saturating_sub(lines)..].join("\n");
     if s.len() > bytes {
         let mut cut = s.len() - bytes;
         while !s.is_char_boundary(cut) {
@@ -1029,4 +1058,23 @@ pub fn log_tail(path: &str, lines: usize, bytes: usize) -> String {
         s = s[cut..].to_string();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_log_tail_joins_partial_lines_and_keeps_the_last_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.log");
+        std::fs::write(
+            &path,
+            "2026-01-01T00:00:00Z stdout F one\n2026-01-01T00:00:01Z stderr P tw\n2026-01-01T00:00:02Z stderr F o\n2026-01-01T00:00:03Z stdout F three\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        assert_eq!(super::log_tail(p, 80, 2048), "one\ntwo\nthree");
+        assert_eq!(super::log_tail(p, 2, 2048), "two\nthree");
+        assert_eq!(super::log_tail(p, 80, 4), "hree");
+        assert_eq!(super::log_tail("/nonexistent", 80, 2048), "");
+    }
 }
